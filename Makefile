@@ -1,0 +1,69 @@
+# kommunebarometer: `make help` lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+UV_VERSION := 0.13.9
+
+# Inputs and outputs (override on the command line, e.g. make report RAW_DIR=/path/to/delivery)
+RAW_DIR           ?= data/raw
+CODEBOOK          ?= data/codebook.yml
+REPORTS_DIR       ?= reports
+PROCESSED_DIR     ?= data/processed
+REGISTER_SNAPSHOT ?=
+MEDIUM            ?= 5000
+LARGE             ?= 20000
+LANG_REPORT       ?= nb
+YEARS             ?=
+export REGISTER_SNAPSHOT
+
+STAMP := $(VENV)/.installed
+
+.PHONY: help venv report ingest test lint format lab demo-data fetch-register clean
+
+help: ## Show this help
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[1m%-16s\033[0m %s\n", $$1, $$2}'
+	@echo "  Variables: RAW_DIR CODEBOOK REPORTS_DIR PROCESSED_DIR REGISTER_SNAPSHOT MEDIUM LARGE LANG_REPORT YEARS"
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) \
+	  && VIRTUAL_ENV=$(VENV) $(VENV)/bin/uv pip sync --quiet requirements.lock \
+	  || $(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e . \
+	  || VIRTUAL_ENV=$(VENV) $(VENV)/bin/uv pip install --quiet --no-deps -e .
+	$(PY) -m ipykernel install --sys-prefix --name kommunebarometer --display-name "Python (kommunebarometer)" >/dev/null
+	touch $@
+
+venv: $(STAMP) ## Create .venv from the pinned lock and register the Jupyter kernel
+
+report: $(STAMP) ## Build the barometer for every survey year into $(REPORTS_DIR)/
+	$(PY) -m analysis.build --raw-dir "$(RAW_DIR)" --codebook "$(CODEBOOK)" \
+	  --reports-dir "$(REPORTS_DIR)" --processed-dir "$(PROCESSED_DIR)" \
+	  --medium $(MEDIUM) --large $(LARGE) --lang $(LANG_REPORT) $(if $(YEARS),--years $(YEARS))
+
+test: $(STAMP) ## Run lint and the test suite
+	$(VENV)/bin/ruff check src tests
+	$(PY) -m pytest
+
+lint: $(STAMP) ## ruff check and format check
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff format --check src tests
+
+format: $(STAMP) ## Format the code with ruff
+	$(VENV)/bin/ruff format src tests
+
+lab: $(STAMP) ## Open JupyterLab on the project (project kernel)
+	$(VENV)/bin/jupyter lab --notebook-dir=.
+
+demo-data: $(STAMP) ## Regenerate the synthetic demo exports in data/raw (deliberate change)
+	$(PY) -m analysis.demo
+
+fetch-register: $(STAMP) ## Fetch the register from SSB's APIs into data/external/ssb_register
+	$(PY) -c "from analysis import ssb, config; ssb.fetch_register(config.EXTERNAL_DIR / 'ssb_register', list(range(2015, 2025)))"
+	@echo "use it with: make report REGISTER_SNAPSHOT=data/external/ssb_register"
+
+clean: ## Remove built reports, processed data and executed notebooks
+	rm -rf $(REPORTS_DIR)/*/ $(REPORTS_DIR)/index.html $(PROCESSED_DIR)/* build/

@@ -1,0 +1,254 @@
+"""Build the barometer: run the notebooks with Papermill and render them to HTML.
+
+``python -m analysis.build`` (called by ``make report``):
+
+1. runs ``notebooks/01_ingest.ipynb`` on the delivery (``--raw-dir``), writing the processed
+   tables to ``--processed-dir``;
+2. runs ``notebooks/10_year.ipynb`` once per survey year found in the data;
+3. renders each to a self-contained HTML page without code (``index.html``) and one with
+   code for analysts (``analyst.html``), with ``results.csv`` and ``provenance.json`` beside;
+4. writes ``reports/index.html`` linking every year.
+
+Each output is rebuilt only when stale: a key over the input checksums, the code, the
+notebooks and the parameters is stored with it. Outputs are written to a staging folder
+and moved into place only when complete, so a failed or interrupted build leaves the last
+good report intact; a failed notebook is kept under ``build/failed/`` for debugging.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import html
+import json
+import os
+import shutil
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from analysis import config, ingest, register, report
+
+KEY_FILE = ".build-key"
+
+
+class BuildError(RuntimeError):
+    """A build step failed; the message names the notebook and the failing cell."""
+
+
+def code_digest() -> str:
+    """SHA-256 over the package source, the notebooks and the codebook schema code."""
+    h = hashlib.sha256()
+    for p in sorted([*Path(__file__).parent.glob("*.py"), *config.NOTEBOOKS_DIR.glob("*.ipynb")]):
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def build_key(parts: dict) -> str:
+    """Stable key of a build step's inputs."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+def _is_fresh(target: Path, key: str) -> bool:
+    kf = target / KEY_FILE
+    return kf.is_file() and kf.read_text().strip() == key
+
+
+def _replace_dir(staging: Path, target: Path) -> None:
+    """Move a complete staging folder into place (old version removed only afterwards)."""
+    old = target.with_name(f".old-{target.name}-{os.getpid()}")
+    if target.exists():
+        target.rename(old)
+    staging.rename(target)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def run_notebook(name: str, out_ipynb: Path, params: dict) -> None:
+    """Execute a notebook with Papermill in the project kernel; BuildError names the cell."""
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    out_ipynb.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        pm.execute_notebook(
+            str(config.NOTEBOOKS_DIR / name),
+            str(out_ipynb),
+            parameters=params,
+            kernel_name=config.KERNEL_NAME,
+            cwd=str(config.NOTEBOOKS_DIR),
+            progress_bar=False,
+            log_output=False,
+        )
+    except PapermillExecutionError as exc:
+        failed = config.BUILD_DIR / "failed" / out_ipynb.name
+        failed.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(out_ipynb, failed)
+        raise BuildError(
+            f"notebook {name} failed in cell {exc.exec_count} ({exc.ename}: {exc.evalue}). "
+            f"The executed notebook is kept at {failed}."
+        ) from None
+
+
+def write_page(executed: Path, out_dir: Path, title: str, prov: dict, lang: str, nav: str) -> None:
+    """Render reviewer (no code) and analyst (with code) pages of an executed notebook."""
+    build_time = datetime.now(UTC).isoformat(timespec="seconds")
+    footer = report.provenance_footer(prov, build_time, lang)
+    for fname, with_code in (("index.html", False), ("analyst.html", True)):
+        body = report.notebook_body(executed, with_code=with_code)
+        (out_dir / fname).write_text(report.page(title, body, lang, nav, footer), encoding="utf-8")
+    (out_dir / "provenance.json").write_text(
+        json.dumps(prov, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+
+
+def write_index(reports_dir: Path, years: list[int], synthetic: bool, lang: str) -> Path:
+    """``reports/index.html`` linking the ingest report and every year."""
+    head = "Kommunebarometeret" if lang == "nb" else "Municipal barometer"
+    items = "".join(
+        f'<li><a href="{y}/index.html">{y}</a> (<a href="{y}/results.csv">results.csv</a>, '
+        f'<a href="{y}/analyst.html">{"med kode" if lang == "nb" else "with code"}</a>)</li>'
+        for y in sorted(years, reverse=True)
+    )
+    ingest_lbl = "Innlesing og radregnskap" if lang == "nb" else "Ingest and row accounting"
+    body = (
+        f"<h1>{head}</h1>"
+        + (
+            f'<p class="notice"><strong>{html.escape(report.SYNTHETIC_NOTICE[lang])}</strong></p>'
+            if synthetic
+            else ""
+        )
+        + f"<h2>{'År' if lang == 'nb' else 'Years'}</h2><ul>{items}</ul>"
+        + f'<p><a href="ingest/index.html">{ingest_lbl}</a></p>'
+    )
+    path = reports_dir / "index.html"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(report.page(head, body, lang), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def build(
+    raw_dir: Path,
+    codebook: Path,
+    reports_dir: Path,
+    processed_dir: Path,
+    register_snapshot: Path | None,
+    medium: int,
+    large: int,
+    lang: str = "nb",
+    years: list[int] | None = None,
+    force: bool = False,
+) -> list[str]:
+    """Run the whole build; returns a log of what was built or found fresh."""
+    done: list[str] = []
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    reg_dir = register_snapshot or config.default_register_snapshot()
+    if reg_dir is None:
+        raise BuildError("no register snapshot: set REGISTER_SNAPSHOT")
+    reg_sums = register.verify_snapshot(reg_dir)
+    raw_sums = ingest.verify_manifest(raw_dir)
+    inputs = {
+        **{f"raw/{k}": v for k, v in raw_sums.items()},
+        **{f"register/{k}": v for k, v in reg_sums.items()},
+        "codebook": register.sha256_file(codebook),
+    }
+    code = code_digest()
+    rel = lambda p: str(p)  # noqa: E731
+    common = {
+        "processed_dir": rel(processed_dir),
+        "codebook": rel(codebook),
+        "register_snapshot": rel(reg_dir),
+        "medium_threshold": medium,
+        "large_threshold": large,
+        "lang": lang,
+    }
+    # 1. ingest
+    ingest_params = {**common, "raw_dir": rel(raw_dir)}
+    ingest_params.pop("codebook")
+    ingest_params["codebook"] = rel(codebook)
+    key = build_key({"inputs": inputs, "code": code, "params": ingest_params})
+    target = reports_dir / "ingest"
+    executed_dir = config.BUILD_DIR / "executed"
+    if force or not _is_fresh(target, key) or not (processed_dir / ingest.META_FILE).is_file():
+        staging = reports_dir / f".staging-ingest-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        nb_out = executed_dir / "01_ingest.ipynb"
+        run_notebook("01_ingest.ipynb", nb_out, ingest_params)
+        prov = report.provenance(ingest_params, inputs)
+        title = "Innlesing og rensing" if lang == "nb" else "Ingest and cleaning"
+        write_page(nb_out, staging, title, prov, lang, '<nav><a href="../index.html">↑</a></nav>')
+        (staging / KEY_FILE).write_text(key + "\n")
+        _replace_dir(staging, target)
+        done.append("ingest: built")
+    else:
+        done.append("ingest: up to date")
+    meta = json.loads((processed_dir / ingest.META_FILE).read_text(encoding="utf-8"))
+    all_years = meta["years"]
+    synthetic = bool(meta.get("delivery", {}).get("synthetic", False))
+    for year in years or all_years:
+        if year not in all_years:
+            raise BuildError(f"no respondents for {year}; the data has {all_years}")
+        params = {**common, "year": year}
+        key = build_key({"inputs": inputs, "code": code, "params": params})
+        target = reports_dir / str(year)
+        if not force and _is_fresh(target, key):
+            done.append(f"{year}: up to date")
+            continue
+        staging = reports_dir / f".staging-{year}-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        nb_out = executed_dir / f"10_year_{year}.ipynb"
+        run_notebook("10_year.ipynb", nb_out, {**params, "output_dir": str(staging)})
+        prov = report.provenance(params, inputs)
+        title = f"Kommunebarometeret {year}" if lang == "nb" else f"Municipal barometer {year}"
+        write_page(nb_out, staging, title, prov, lang, '<nav><a href="../index.html">↑</a></nav>')
+        if not (staging / "results.csv").is_file():
+            raise BuildError(f"notebook 10_year.ipynb for {year} wrote no results.csv")
+        (staging / KEY_FILE).write_text(key + "\n")
+        _replace_dir(staging, target)
+        done.append(f"{year}: built")
+    write_index(reports_dir, all_years, synthetic, lang)
+    return done
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line entry point (see ``make report``)."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--raw-dir", default=str(config.RAW_DIR))
+    ap.add_argument("--codebook", default=str(config.CODEBOOK_PATH))
+    ap.add_argument("--reports-dir", default=str(config.REPORTS_DIR))
+    ap.add_argument("--processed-dir", default=str(config.PROCESSED_DIR))
+    ap.add_argument("--register-snapshot", default=os.environ.get("REGISTER_SNAPSHOT", ""))
+    ap.add_argument("--medium", type=int, default=config.DEFAULT_SIZE_THRESHOLDS[0])
+    ap.add_argument("--large", type=int, default=config.DEFAULT_SIZE_THRESHOLDS[1])
+    ap.add_argument("--lang", default="nb", choices=["nb", "en"])
+    ap.add_argument("--years", default="", help="comma-separated subset of years")
+    ap.add_argument("--force", action="store_true", help="rebuild even if up to date")
+    a = ap.parse_args(argv)
+    try:
+        log = build(
+            raw_dir=config.resolve(a.raw_dir),
+            codebook=config.resolve(a.codebook),
+            reports_dir=config.resolve(a.reports_dir),
+            processed_dir=config.resolve(a.processed_dir),
+            register_snapshot=config.resolve(a.register_snapshot) if a.register_snapshot else None,
+            medium=a.medium,
+            large=a.large,
+            lang=a.lang,
+            years=[int(y) for y in a.years.split(",") if y.strip()] or None,
+            force=a.force,
+        )
+    except (BuildError, ingest.IngestError, register.RegisterError) as exc:
+        print(f"make report failed: {exc}", file=sys.stderr)
+        return 1
+    for line in log:
+        print(line)
+    print(f"reports: {config.resolve(a.reports_dir) / 'index.html'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,165 @@
+"""The codebook: every variable's column and question per year, type, labels and missing codes.
+
+Ingest is driven by the codebook alone (``data/codebook.yml``). This module reads and
+validates it and answers the questions ingest and reports ask of it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+VARIABLE_TYPES = {"binary", "ordinal", "nominal", "numeric"}
+FIELD_TYPES = {"id", "datetime", "status", "municipality_name", "municipality_number", "pii"}
+
+
+class CodebookError(ValueError):
+    """The codebook is malformed."""
+
+
+def normalise_label(value: Any) -> str:
+    """Trim, collapse inner whitespace and case-fold an answer label for matching."""
+    return re.sub(r"\s+", " ", str(value)).strip().casefold()
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One survey item as described by the codebook."""
+
+    name: str
+    type: str
+    label: dict[str, str]
+    years: dict[int, dict[str, str]]
+    values: dict[str, Any] = field(default_factory=dict)
+    missing: tuple[str, ...] = ()
+    range: tuple[float, float] | None = None
+
+    def lookup(self) -> dict[str, Any]:
+        """Normalised answer label -> code."""
+        return {normalise_label(k): v for k, v in self.values.items()}
+
+    def missing_lookup(self) -> set[str]:
+        """Normalised labels that mean "don't know"."""
+        return {normalise_label(m) for m in self.missing}
+
+    def columns(self) -> list[str]:
+        """Every column name the variable has had, newest year first."""
+        return list(
+            dict.fromkeys(self.years[y]["column"] for y in sorted(self.years, reverse=True))
+        )
+
+    @property
+    def codes(self) -> list[Any]:
+        """Valid codes in label order."""
+        return list(dict.fromkeys(self.values.values()))
+
+
+@dataclass(frozen=True)
+class Codebook:
+    """Fields (identification, metadata, personal) and survey variables."""
+
+    fields: dict[str, Variable]
+    variables: dict[str, Variable]
+    path: Path | None = None
+    raw: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def pii_columns(self) -> set[str]:
+        """Every column name of every personal field, in any year."""
+        return {c for f in self.fields.values() if f.type == "pii" for c in f.columns()}
+
+    def known_columns(self) -> set[str]:
+        """Every column name the codebook knows (fields and variables, any year)."""
+        out: set[str] = set()
+        for v in [*self.fields.values(), *self.variables.values()]:
+            out.update(v.columns())
+        return out
+
+    def question_table(self) -> pd.DataFrame:
+        """Variable x year: column, question text and whether the wording changed (series break)."""
+        rows = []
+        for v in self.variables.values():
+            prev = None
+            for y in sorted(v.years):
+                q = v.years[y].get("question", "")
+                rows.append(
+                    {
+                        "variable": v.name,
+                        "year": y,
+                        "column": v.years[y]["column"],
+                        "question": q,
+                        "wording_changed": prev is not None and q != prev,
+                    }
+                )
+                prev = q
+        return pd.DataFrame(rows)
+
+    def series_breaks(self) -> dict[str, list[int]]:
+        """Variable -> years in which its wording differs from the year before."""
+        qt = self.question_table()
+        qt = qt[qt["wording_changed"]]
+        return {v: sorted(g["year"].tolist()) for v, g in qt.groupby("variable")}
+
+    def label(self, name: str, lang: str = "nb") -> str:
+        """Short label of a variable in ``lang`` (falls back to its name)."""
+        v = self.variables.get(name)
+        return v.label.get(lang, name) if v else name
+
+
+def _parse_entry(name: str, spec: dict, kinds: set[str], where: str) -> Variable:
+    if not isinstance(spec, dict):
+        raise CodebookError(f"{where}: {name} must be a mapping")
+    vtype = spec.get("type")
+    if vtype not in kinds:
+        raise CodebookError(f"{where}: {name} has type {vtype!r}; allowed: {sorted(kinds)}")
+    years = spec.get("years") or {}
+    if not years:
+        raise CodebookError(f"{where}: {name} lists no years")
+    parsed: dict[int, dict[str, str]] = {}
+    for y, ys in years.items():
+        if not isinstance(ys, dict) or "column" not in ys:
+            raise CodebookError(f"{where}: {name}, year {y} needs a `column`")
+        parsed[int(y)] = {k: str(v) for k, v in ys.items()}
+    if vtype in {"binary", "ordinal", "nominal"} and not spec.get("values"):
+        raise CodebookError(f"{where}: {name} ({vtype}) needs `values`")
+    rng = spec.get("range")
+    return Variable(
+        name=name,
+        type=vtype,
+        label=dict(spec.get("label") or {}),
+        years=parsed,
+        values=dict(spec.get("values") or {}),
+        missing=tuple(spec.get("missing") or ()),
+        range=(float(rng[0]), float(rng[1])) if rng else None,
+    )
+
+
+def load_codebook(path: Path) -> Codebook:
+    """Read and validate a codebook YAML file."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise CodebookError(f"codebook {path} not found; pass CODEBOOK=<path>") from exc
+    except yaml.YAMLError as exc:
+        raise CodebookError(f"codebook {path} is not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict) or "variables" not in raw or "fields" not in raw:
+        raise CodebookError(f"codebook {path} needs top-level `fields` and `variables`")
+    fields = {
+        n: _parse_entry(n, s, FIELD_TYPES, f"{path} fields") for n, s in raw["fields"].items()
+    }
+    variables = {
+        n: _parse_entry(n, s, VARIABLE_TYPES, f"{path} variables")
+        for n, s in raw["variables"].items()
+    }
+    clash = set(fields) & set(variables)
+    if clash:
+        raise CodebookError(f"{path}: names used as both field and variable: {sorted(clash)}")
+    if not any(f.type in {"municipality_name", "municipality_number"} for f in fields.values()):
+        raise CodebookError(f"{path}: no field identifies the municipality")
+    return Codebook(fields=fields, variables=variables, path=path, raw=raw)

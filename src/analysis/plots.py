@@ -1,0 +1,40 @@
+"""Figures: colour-blind-safe (Okabe-Ito palette), labelled, with the data table beside them."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from analysis import config  # noqa: E402
+from analysis.tables import suppress  # noqa: E402
+
+OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
+
+
+def share_by_class_figure(
+    long: pd.DataFrame,
+    variable: str,
+    title: str,
+    thresholds: config.SizeThresholds,
+    lang: str = "nb",
+) -> plt.Figure:
+    """Bar chart of a share by size class with 95 % intervals (suppressed cells omitted)."""
+    d = suppress(long[(long["variable"] == variable) & (long["group"] != "all")])
+    labels = thresholds.labels(lang)
+    fig, ax = plt.subplots(figsize=(6.4, 3.4), dpi=110)
+    x = range(len(d))
+    est = 100 * d["estimate"].astype(float)
+    err = [est - 100 * d["ci_low"].astype(float), 100 * d["ci_high"].astype(float) - est]
+    ax.bar(x, est, color=OKABE_ITO[: len(d)], yerr=err, capsize=5, ecolor="#222222")
+    ax.set_xticks(list(x), [labels[g] for g in d["group"]])
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("Prosent" if lang == "nb" else "Percent")
+    ax.set_title(title, fontsize=10)
+    if lang == "nb":
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:.0f}"))
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    return fig

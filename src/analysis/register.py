@@ -1,0 +1,270 @@
+"""Municipality register: population on 1 January and the code changes of the reforms.
+
+Load: read a register snapshot directory (``municipalities_population.csv`` and
+``municipality_changes.csv``, the format of SSB's StatBank table 07459 and Klass 131
+changes), after verifying each file against recorded SHA-256 checksums.
+Process: size classes, regions, lookups by year.
+Fetch: the same two tables from SSB's open APIs (see :mod:`analysis.ssb`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis import config
+
+POPULATION_FILE = "municipalities_population.csv"
+CHANGES_FILE = "municipality_changes.csv"
+REGISTER_FILES = (POPULATION_FILE, CHANGES_FILE)
+CHECKSUM_FILE = "SHA256SUMS"
+
+POPULATION_COLUMNS = ["year", "kommunenr", "name", "county_nr", "population"]
+CHANGES_COLUMNS = [
+    "old_kommunenr",
+    "old_name",
+    "new_kommunenr",
+    "new_name",
+    "valid_from",
+    "change_type",
+]
+
+#: County number -> region (landsdel) used for weighting and controls. Covers the county
+#: codes of 2015-2019 (01-20), of 2020-2023 (30, 34, 38, 42, 46, 50, 54, 03, 11, 15, 18)
+#: and of 2024 (31-33, 39, 40, 55, 56).
+_REGIONS: dict[str, str] = {
+    **dict.fromkeys(
+        [
+            "01",
+            "02",
+            "03",
+            "04",
+            "05",
+            "06",
+            "07",
+            "08",
+            "30",
+            "31",
+            "32",
+            "33",
+            "34",
+            "38",
+            "39",
+            "40",
+        ],
+        "Østlandet",
+    ),
+    **dict.fromkeys(["09", "10", "42"], "Sørlandet"),
+    **dict.fromkeys(["11", "12", "14", "15", "46"], "Vestlandet"),
+    **dict.fromkeys(["16", "17", "50"], "Trøndelag"),
+    **dict.fromkeys(["18", "19", "20", "54", "55", "56"], "Nord-Norge"),
+}
+REGIONS: tuple[str, ...] = ("Østlandet", "Sørlandet", "Vestlandet", "Trøndelag", "Nord-Norge")
+
+
+class RegisterError(RuntimeError):
+    """The register snapshot is missing, altered or malformed."""
+
+
+def sha256_file(path: Path) -> str:
+    """SHA-256 hex digest of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_checksums(path: Path) -> dict[str, str]:
+    """Read a ``sha256sum``-style file (``<hex>  <name>`` per line)."""
+    out: dict[str, str] = {}
+    for lineno, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split()
+        if len(parts) != 2 or len(parts[0]) != 64:
+            raise RegisterError(f"{path}, line {lineno}: expected '<sha256>  <file name>'")
+        out[parts[1].lstrip("*")] = parts[0].lower()
+    return out
+
+
+def write_checksums(directory: Path, names: tuple[str, ...] = REGISTER_FILES) -> Path:
+    """Write ``SHA256SUMS`` for the named files of ``directory`` and return its path."""
+    directory = Path(directory)
+    lines = [f"{sha256_file(directory / n)}  {n}" for n in names]
+    target = directory / CHECKSUM_FILE
+    target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return target
+
+
+def checksums_for(snapshot_dir: Path) -> Path:
+    """The checksum file that vouches for a snapshot.
+
+    A snapshot that carries its own ``SHA256SUMS`` (e.g. one fetched from SSB by
+    ``make fetch-register``) is checked against it; otherwise against the checksums
+    recorded in the repository (``data/register_snapshot.sha256``).
+    """
+    own = Path(snapshot_dir) / CHECKSUM_FILE
+    return own if own.is_file() else config.REGISTER_CHECKSUMS_PATH
+
+
+def verify_snapshot(snapshot_dir: Path, checksum_path: Path | None = None) -> dict[str, str]:
+    """Check every register file against its recorded SHA-256; return name -> digest.
+
+    Raises :class:`RegisterError` naming the file, the expected and the actual digest.
+    """
+    snapshot_dir = Path(snapshot_dir)
+    if not snapshot_dir.is_dir():
+        raise RegisterError(
+            f"register snapshot directory {snapshot_dir} does not exist; set REGISTER_SNAPSHOT "
+            "to a folder holding municipalities_population.csv and municipality_changes.csv, "
+            "or run `make fetch-register`"
+        )
+    checksum_path = Path(checksum_path) if checksum_path else checksums_for(snapshot_dir)
+    expected = read_checksums(checksum_path)
+    digests: dict[str, str] = {}
+    for name in REGISTER_FILES:
+        path = snapshot_dir / name
+        if not path.is_file():
+            raise RegisterError(f"register snapshot {snapshot_dir} lacks {name}")
+        if name not in expected:
+            raise RegisterError(f"{checksum_path} records no checksum for {name}")
+        actual = sha256_file(path)
+        if actual != expected[name]:
+            raise RegisterError(
+                f"checksum mismatch for {path}: expected {expected[name]} (from {checksum_path}), "
+                f"got {actual}. The snapshot differs from the one recorded; restore it or record "
+                "the new snapshot's checksums deliberately."
+            )
+        digests[name] = actual
+    return digests
+
+
+def _read_csv_strict(path: Path, columns: list[str], str_cols: list[str]) -> pd.DataFrame:
+    df = pd.read_csv(
+        path, dtype={c: str for c in str_cols}, keep_default_na=False, encoding="utf-8"
+    )
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise RegisterError(f"{path}: missing column(s) {missing}; expected {columns}")
+    df = df[columns].copy()
+    for col in str_cols:
+        bad = df.index[df[col].astype(str).str.strip() == ""]
+        if len(bad):
+            raise RegisterError(f"{path}, row {bad[0] + 2}, column {col}: empty value")
+    return df
+
+
+def _check_codes(df: pd.DataFrame, path: Path, cols: list[str]) -> None:
+    for col in cols:
+        bad = ~df[col].str.fullmatch(r"\d{4}")
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise RegisterError(
+                f"{path}, row {i + 2}, column {col}: {df[col].iloc[i]!r} is not a 4-digit "
+                "zero-padded municipality code"
+            )
+
+
+def _to_int(df: pd.DataFrame, col: str, path: Path) -> pd.Series:
+    num = pd.to_numeric(df[col], errors="coerce")
+    bad = num.isna() | (num % 1 != 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise RegisterError(
+            f"{path}, row {i + 2}, column {col}: {df[col].iloc[i]!r} is not an integer"
+        )
+    return num.astype("int64")
+
+
+@dataclass(frozen=True)
+class Register:
+    """Population per municipality and year plus the code changes between years."""
+
+    population: pd.DataFrame
+    changes: pd.DataFrame
+    source: Path | None = None
+    checksums: dict[str, str] | None = None
+
+    @property
+    def years(self) -> list[int]:
+        """Years the register covers."""
+        return sorted(int(y) for y in self.population["year"].unique())
+
+    def year(self, year: int) -> pd.DataFrame:
+        """Municipalities valid on 1 January of ``year`` with population, county and region."""
+        if year not in self.years:
+            raise RegisterError(
+                f"the register covers {self.years[0]}-{self.years[-1]}, not {year}; use a register "
+                "snapshot that includes that year"
+            )
+        out = self.population[self.population["year"] == year].copy()
+        out["region"] = out["county_nr"].map(region_of_county)
+        return out.reset_index(drop=True)
+
+    def successors(self, code: str, from_year: int, to_year: int) -> list[str]:
+        """Codes valid in ``to_year`` that descend from ``code`` valid in ``from_year``.
+
+        Follows every change row (mergers, renumberings and every part of a split).
+        """
+        codes = {code}
+        ch = self.changes
+        for yr in range(from_year + 1, to_year + 1):
+            step = ch[ch["valid_from"] == yr]
+            nxt: set[str] = set()
+            for c in codes:
+                rows = step[step["old_kommunenr"] == c]
+                nxt.update(rows["new_kommunenr"]) if len(rows) else nxt.add(c)
+            codes = nxt
+        return sorted(codes)
+
+
+def region_of_county(county_nr: str) -> str:
+    """Region (landsdel) of a two-digit county number."""
+    try:
+        return _REGIONS[county_nr]
+    except KeyError as exc:
+        raise RegisterError(
+            f"unknown county number {county_nr!r}; extend analysis.register._REGIONS"
+        ) from exc
+
+
+def size_class(population: pd.Series | np.ndarray, thresholds: config.SizeThresholds) -> pd.Series:
+    """Size class (small/medium/large) of each population figure."""
+    pop = pd.Series(np.asarray(population, dtype="float64"))
+    cls = np.select(
+        [pop < thresholds.medium, pop < thresholds.large], ["small", "medium"], default="large"
+    )
+    return pd.Series(pd.Categorical(cls, categories=list(config.SIZE_CLASSES), ordered=True))
+
+
+def load_register(snapshot_dir: Path | None = None, checksum_path: Path | None = None) -> Register:
+    """Verify and read a register snapshot (default: :func:`config.default_register_snapshot`)."""
+    snapshot_dir = Path(snapshot_dir) if snapshot_dir else config.default_register_snapshot()
+    if snapshot_dir is None:
+        raise RegisterError(
+            "no register snapshot given: set REGISTER_SNAPSHOT (make variable or environment) "
+            "to a folder with municipalities_population.csv and municipality_changes.csv"
+        )
+    digests = verify_snapshot(snapshot_dir, checksum_path)
+    pop_path = snapshot_dir / POPULATION_FILE
+    pop = _read_csv_strict(pop_path, POPULATION_COLUMNS, ["kommunenr", "name", "county_nr"])
+    _check_codes(pop, pop_path, ["kommunenr"])
+    pop["year"] = _to_int(pop, "year", pop_path)
+    pop["population"] = _to_int(pop, "population", pop_path)
+    dup = pop.duplicated(["year", "kommunenr"])
+    if dup.any():
+        i = int(np.flatnonzero(dup.to_numpy())[0])
+        raise RegisterError(f"{pop_path}, row {i + 2}: duplicate (year, kommunenr)")
+    ch_path = snapshot_dir / CHANGES_FILE
+    ch = _read_csv_strict(
+        ch_path, CHANGES_COLUMNS, ["old_kommunenr", "new_kommunenr", "change_type"]
+    )
+    _check_codes(ch, ch_path, ["old_kommunenr", "new_kommunenr"])
+    ch["valid_from"] = _to_int(ch, "valid_from", ch_path)
+    return Register(population=pop, changes=ch, source=snapshot_dir, checksums=digests)
