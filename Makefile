@@ -21,7 +21,7 @@ export REGISTER_SNAPSHOT
 
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv report ingest test lint format lab demo-data fetch-register clean
+.PHONY: help venv report test lint format lab demo-data fetch-register lock clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[1m%-16s\033[0m %s\n", $$1, $$2}'
@@ -45,11 +45,11 @@ report: $(STAMP) ## Build the barometer for every survey year into $(REPORTS_DIR
 	  --medium $(MEDIUM) --large $(LARGE) --lang $(LANG_REPORT) $(if $(YEARS),--years $(YEARS))
 
 test: $(STAMP) ## Run lint and the test suite
-	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff check src tests scripts
 	$(PY) -m pytest
 
 lint: $(STAMP) ## ruff check and format check
-	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/ruff check src tests scripts
 	$(VENV)/bin/ruff format --check src tests
 
 format: $(STAMP) ## Format the code with ruff
@@ -64,6 +64,10 @@ demo-data: $(STAMP) ## Regenerate the synthetic demo exports in data/raw (delibe
 fetch-register: $(STAMP) ## Fetch the register from SSB's APIs into data/external/ssb_register
 	$(PY) -c "from analysis import ssb, config; ssb.fetch_register(config.EXTERNAL_DIR / 'ssb_register', list(range(2015, 2025)))"
 	@echo "use it with: make report REGISTER_SNAPSHOT=data/external/ssb_register"
+
+lock: ## Re-resolve requirements.lock from pyproject.toml and regenerate environment.yml
+	VIRTUAL_ENV=$(VENV) $(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+	$(PY) scripts/sync_environment.py
 
 clean: ## Remove built reports, processed data and executed notebooks
 	rm -rf $(REPORTS_DIR)/*/ $(REPORTS_DIR)/index.html $(PROCESSED_DIR)/* build/

@@ -27,6 +27,25 @@ def built(tmp_path_factory):
     return out, log
 
 
+def test_pooled_report_notebook_runs(tmp_path, built):
+    """The pooled notebook, executed by Papermill with small parameters."""
+    import papermill as pm
+
+    out, _ = built
+    res = tmp_path / "pooled"
+    pm.execute_notebook(
+        str(config.NOTEBOOKS_DIR / "20_pooled.ipynb"),
+        str(tmp_path / "p.ipynb"),
+        parameters={"processed_dir": str(out / "processed"), "output_dir": str(res), "lang": "en"},
+        kernel_name=config.KERNEL_NAME,
+        cwd=str(config.NOTEBOOKS_DIR),
+        progress_bar=False,
+    )
+    df = pd.read_csv(res / "results.csv")
+    assert {"trends", "trends (change)", "regression"} <= set(df["section"])
+    assert df["method"].notna().all()
+
+
 def test_build_writes_pages_results_and_index(built):
     out, log = built
     assert log == ["ingest: built", "2019: built"]

@@ -1,4 +1,4 @@
-"""Design-based estimators: hand-computed values, FPC, interval behaviour, back-tests."""
+"""Design-based estimators (svy): the documented design, intervals, weights, back-tests."""
 
 from __future__ import annotations
 
@@ -6,37 +6,46 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import config, derive, estimates, published, tables
+from analysis import config, derive, estimates, published, tables, weights
 
 
-def test_stratified_share_matches_hand_computation():
-    y = np.array([1, 0, 1, 1, 0, 0, 1, 0, 0, 0])
-    s = np.array(["a"] * 4 + ["b"] * 6)
-    N_h = pd.Series({"a": 20, "b": 60})
-    e = estimates.stratified_mean(y, s, N_h, share=True)
+def _design(y, s, N_h):
+    df = pd.DataFrame({"kommunenr": [f"{i:04d}" for i in range(len(y))], "v": y, "size_class": s})
+    n_h = df["size_class"].value_counts()
+    df["N_h"] = df["size_class"].map(N_h).astype(float)
+    df["w"] = df["size_class"].map(pd.Series(N_h) / n_h).astype(float)
+    return df
+
+
+def test_stratified_share_matches_the_textbook_formula():
+    """Equal weights N_h/n_h within strata: svy must give the stratified SRS estimator with FPC."""
+    y = np.array([1, 0, 1, 1, 0, 0, 1, 0, 0, 0], dtype=float)
+    s = ["small"] * 4 + ["large"] * 6
+    t = estimates.by_size_class(_design(y, s, {"small": 20, "large": 60}), "v", share=True)
+    e = t.set_index("group").loc["all"]
     pa, pb = 3 / 4, 1 / 6
-    assert e.estimate == pytest.approx(0.25 * pa + 0.75 * pb)
+    assert e["estimate"] == pytest.approx(0.25 * pa + 0.75 * pb)
     va = (1 - 4 / 20) * (4 / 3 * pa * (1 - pa)) / 4
     vb = (1 - 6 / 60) * (6 / 5 * pb * (1 - pb)) / 6
-    assert e.se == pytest.approx(np.sqrt(0.25**2 * va + 0.75**2 * vb))
-    assert e.df == 8 and e.n == 10 and e.N == 80
-    assert 0 < e.ci_low < e.estimate < e.ci_high < 1
+    assert e["se"] == pytest.approx(np.sqrt(0.25**2 * va + 0.75**2 * vb), rel=1e-9)
+    assert e["n"] == 10 and e["N"] == 80 and e["df"] == 8
+    assert 0 < e["ci_low"] < e["estimate"] < e["ci_high"] < 1
 
 
 def test_census_has_zero_standard_error():
-    e = estimates.stratified_mean([1, 0, 1], ["a"] * 3, pd.Series({"a": 3}), share=False)
-    assert e.se == 0
+    t = estimates.by_size_class(
+        _design(np.array([1.0, 0, 1]), ["small"] * 3, {"small": 3}), "v", share=False
+    )
+    assert t.set_index("group").loc["all", "se"] == pytest.approx(0, abs=1e-12)
 
 
 def test_interval_at_zero_percent_stays_in_range():
-    e = estimates.stratified_mean([0] * 12, ["a"] * 12, pd.Series({"a": 100}), share=True)
-    assert e.estimate == 0 and e.ci_low == 0 and 0 < e.ci_high < 0.35
-    assert "Clopper-Pearson" in e.method
-
-
-def test_more_respondents_than_municipalities_is_an_error():
-    with pytest.raises(ValueError, match="only 2 municipalities"):
-        estimates.stratified_mean([1, 0, 1], ["a"] * 3, pd.Series({"a": 2}))
+    t = estimates.by_size_class(
+        _design(np.zeros(12), ["small"] * 12, {"small": 100}), "v", share=True
+    )
+    e = t.set_index("group").loc["all"]
+    assert e["estimate"] == 0 and e["ci_low"] == pytest.approx(0) and 0 < e["ci_high"] < 0.4
+    assert "Clopper-Pearson" in e["method"]
 
 
 def test_small_cells_are_suppressed():
@@ -59,16 +68,28 @@ def test_small_cells_are_suppressed():
 
 
 @pytest.fixture(scope="module")
-def year2019(ingested, reg):
+def weighted(ingested, reg):
     th = config.SizeThresholds()
-    d = derive.add_derived(ingested.respondents[ingested.respondents["year"] == 2019], th)
-    return tables.headline_estimates(d, derive.frame_counts(reg.year(2019), th), 2019)
+    out = {}
+    for year in (2015, 2017, 2019):
+        d = derive.add_derived(ingested.respondents[ingested.respondents["year"] == year], th)
+        out[year] = weights.weight_year(d, reg.year(year), th)
+    return out
 
 
-def test_backtest_2019_published_figures_within_intervals(year2019):
+def test_raking_hits_every_register_margin(weighted):
+    for w in weighted.values():
+        assert w.summary["raked_on_region"]
+        t = w.targets
+        assert np.allclose(t["achieved"], t["target"], rtol=1e-5)  # svy rake tolerance
+        assert w.summary["kish_n_eff"] < w.summary["n"] and w.summary["weight_min"] > 0
+
+
+def test_backtest_2019_published_figures_within_intervals(weighted):
     """Back-test: the demo reproduces every published 2019 figure within its 95 % interval."""
+    long = tables.headline_estimates(weighted[2019].data, 2019)
     checked = 0
-    for r in year2019.itertuples():
+    for r in long.itertuples():
         pub = published.published(r.variable, 2019, r.group)
         if pub is None:
             continue
@@ -77,15 +98,30 @@ def test_backtest_2019_published_figures_within_intervals(year2019):
     assert checked == 4  # 68 % barrier; 22/34/45 % further education by size class
 
 
-def test_backtest_2015_2017_trends(ingested, reg):
-    th = config.SizeThresholds()
+def test_backtest_2015_2017_trends(weighted):
     for year in (2015, 2017):
-        d = derive.add_derived(ingested.respondents[ingested.respondents["year"] == year], th)
-        long = tables.headline_estimates(d, derive.frame_counts(reg.year(year), th), year)
+        long = tables.headline_estimates(weighted[year].data, year)
         for r in long[long["group"] == "all"].itertuples():
             pub = published.published(r.variable, year, "all")
             if pub is not None:
                 assert r.ci_low <= pub <= r.ci_high, (year, r.variable, r.estimate, pub)
+
+
+def test_unweighted_sensitivity_differs_from_weighted(weighted):
+    d = weighted[2019].data
+    w = estimates.by_size_class(d, "handlingsplan", share=True).set_index("group")
+    u = estimates.by_size_class(d, "handlingsplan", share=True, weighted=False).set_index("group")
+    assert w.loc["all", "n"] == u.loc["all", "n"]
+    assert w.loc["all", "estimate"] != pytest.approx(u.loc["all", "estimate"], abs=1e-6)
+    assert "unweighted" in u.loc["all", "method"]
+
+
+def test_class_differences_and_fdr(weighted):
+    diff = estimates.class_differences(weighted[2019].data, "etterutdanning_ikt")
+    assert list(diff["comparison"]) == ["large - small", "large - medium", "medium - small"]
+    assert (diff["ci_low"] < diff["difference"]).all()
+    adj = estimates.adjust_fdr(diff["p_value"])
+    assert (adj >= diff["p_value"] - 1e-12).all() and (adj <= 1).all()
 
 
 def test_change_resistance_index_needs_two_items():
@@ -98,3 +134,14 @@ def test_change_resistance_index_needs_two_items():
     )
     cri = derive.item_mean(df, derive.CHANGE_RESISTANCE_ITEMS, 2)
     assert cri.iloc[0] == 4 and np.isnan(cri.iloc[1]) and np.isnan(cri.iloc[2])
+
+
+def test_cronbach_alpha_known_value():
+    # two items perfectly correlated -> alpha 1; independent items -> about 0
+    df = pd.DataFrame({"a": [1, 2, 3, 4, 5], "b": [1, 2, 3, 4, 5]})
+    assert derive.cronbach_alpha(df, ("a", "b"))[0] == pytest.approx(1.0)
+    df = pd.DataFrame({"a": [1, 2, 3, 4], "b": [2, 4, 1, 3], "c": [3, 1, 4, 2]})
+    k, iv, tv = 3, df.var().sum(), df.sum(axis=1).var()
+    assert derive.cronbach_alpha(df, ("a", "b", "c"))[0] == pytest.approx(
+        k / (k - 1) * (1 - iv / tv)
+    )

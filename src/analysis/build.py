@@ -103,7 +103,9 @@ def write_page(executed: Path, out_dir: Path, title: str, prov: dict, lang: str,
     )
 
 
-def write_index(reports_dir: Path, years: list[int], synthetic: bool, lang: str) -> Path:
+def write_index(
+    reports_dir: Path, years: list[int], synthetic: bool, lang: str, pooled: bool = False
+) -> Path:
     """``reports/index.html`` linking the ingest report and every year."""
     head = "Kommunebarometeret" if lang == "nb" else "Municipal barometer"
     items = "".join(
@@ -112,6 +114,11 @@ def write_index(reports_dir: Path, years: list[int], synthetic: bool, lang: str)
         for y in sorted(years, reverse=True)
     )
     ingest_lbl = "Innlesing og radregnskap" if lang == "nb" else "Ingest and row accounting"
+    pooled_lbl = (
+        "Utvikling over år og samlet analyse"
+        if lang == "nb"
+        else "Trends over the years and pooled analysis"
+    )
     body = (
         f"<h1>{head}</h1>"
         + (
@@ -120,6 +127,12 @@ def write_index(reports_dir: Path, years: list[int], synthetic: bool, lang: str)
             else ""
         )
         + f"<h2>{'År' if lang == 'nb' else 'Years'}</h2><ul>{items}</ul>"
+        + (
+            f'<p><a href="pooled/index.html">{pooled_lbl}</a> '
+            f'(<a href="pooled/results.csv">results.csv</a>)</p>'
+            if pooled
+            else ""
+        )
         + f'<p><a href="ingest/index.html">{ingest_lbl}</a></p>'
     )
     path = reports_dir / "index.html"
@@ -155,7 +168,11 @@ def build(
         "codebook": register.sha256_file(codebook),
     }
     code = code_digest()
-    rel = lambda p: str(p)  # noqa: E731
+
+    def rel(p: Path) -> str:
+        """Paths inside the project as relative paths (provenance identical across clones)."""
+        return os.path.relpath(Path(p).resolve(), config.PROJECT_ROOT)
+
     common = {
         "processed_dir": rel(processed_dir),
         "codebook": rel(codebook),
@@ -210,7 +227,31 @@ def build(
         (staging / KEY_FILE).write_text(key + "\n")
         _replace_dir(staging, target)
         done.append(f"{year}: built")
-    write_index(reports_dir, all_years, synthetic, lang)
+    if len(all_years) >= 2 and not years:
+        params = {**common}
+        key = build_key({"inputs": inputs, "code": code, "params": params, "years": all_years})
+        target = reports_dir / "pooled"
+        if not force and _is_fresh(target, key):
+            done.append("pooled: up to date")
+        else:
+            staging = reports_dir / f".staging-pooled-{os.getpid()}"
+            shutil.rmtree(staging, ignore_errors=True)
+            staging.mkdir(parents=True)
+            nb_out = executed_dir / "20_pooled.ipynb"
+            run_notebook("20_pooled.ipynb", nb_out, {**params, "output_dir": str(staging)})
+            prov = report.provenance(params, inputs)
+            title = (
+                "Kommunebarometeret: utvikling og samlet analyse"
+                if lang == "nb"
+                else "Municipal barometer: trends and pooled analysis"
+            )
+            write_page(
+                nb_out, staging, title, prov, lang, '<nav><a href="../index.html">↑</a></nav>'
+            )
+            (staging / KEY_FILE).write_text(key + "\n")
+            _replace_dir(staging, target)
+            done.append("pooled: built")
+    write_index(reports_dir, all_years, synthetic, lang, pooled=(reports_dir / "pooled").is_dir())
     return done
 
 

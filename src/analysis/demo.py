@@ -159,8 +159,18 @@ def _ascii_fold(name: str) -> str:
     return unicodedata.normalize("NFKD", s).encode("ascii", "ignore").decode()
 
 
+_ANCESTORS: dict[tuple[int, int, str], str] = {}
+
+
 def _ancestor_2015(reg: Register, year: int, code: str) -> str:
-    """A stable identity: the smallest 2015 code this year's code descends from."""
+    """A stable identity: the smallest 2015 code this year's code descends from (cached)."""
+    key = (id(reg), year, code)
+    if key not in _ANCESTORS:
+        _ANCESTORS[key] = _ancestor_2015_uncached(reg, year, code)
+    return _ANCESTORS[key]
+
+
+def _ancestor_2015_uncached(reg: Register, year: int, code: str) -> str:
     codes = {code}
     for yr in range(year, 2015, -1):
         step = reg.changes[reg.changes["valid_from"] == yr]
@@ -292,9 +302,11 @@ def simulate_year(
     bx, bc = SLOPES["evaluerer_effekt"]
     binary("evaluerer_effekt", EVALUATE_INTERCEPT + 0.05 * (year - 2016), bx, bc)
 
-    def ordinal(name: str, cuts: list[float], shift: float) -> None:
+    def ordinal(
+        name: str, cuts: list[float], shift: float, extra: np.ndarray | float = 0.0
+    ) -> None:
         bx, bc = SLOPES[name]
-        out[name] = _ordinal(bx * x + bc * cri_c, [c - shift for c in cuts], rng)
+        out[name] = _ordinal(bx * x + bc * cri_c + extra, [c - shift for c in cuts], rng)
         truth[name] = {
             "model": "ordered logit",
             "cut_points": [c - shift for c in cuts],
@@ -310,11 +322,15 @@ def simulate_year(
     )
     ordinal("prioritet", PRIORITY_CUTS, shift)
     ordinal("suksess_tjenester", SUCCESS_CUTS, 0.1 * (year - 2015))
+    # a persistent digital-maturity trait shared by the four service areas
+    maturity = np.array([_stable_normal(k, "maturity", seed) for k in frame["identity"]]) * 1.2
+    maturity = maturity + rng.normal(0, 0.3, m)
     for name, cum in DIGITAL_CUM_2015.items():
         bx, bc = SLOPES[name]
-        lin = bx * x + bc * cri_c
+        lin = bx * x + bc * cri_c + maturity
         cuts = [-_calibrate_intercept(1 - c, lin, pi) for c in cum]  # P(y > j) = 1 - cum_j
-        ordinal(name, cuts, DIGITAL_TREND * (year - 2015))
+        ordinal(name, cuts, DIGITAL_TREND * (year - 2015), maturity)
+        truth[name]["maturity_trait_sd"] = 1.2
     out["rolle"] = rng.choice(len(survey_spec.ROLES), size=m, p=[0.4, 0.4, 0.2])
     out["ikt_andel_budsjett"] = np.round(np.exp(np.log(2.5) + 0.05 * x + rng.normal(0, 0.35, m)), 1)
     for name, mask in masks.items():

@@ -50,3 +50,33 @@ def frame_counts(reg_year: pd.DataFrame, thresholds: config.SizeThresholds) -> p
     """Number of municipalities per size class in the register (the population N_h)."""
     cls = size_class(reg_year["population"], thresholds)
     return cls.value_counts().reindex(list(config.SIZE_CLASSES), fill_value=0)
+
+
+def cronbach_alpha(df: pd.DataFrame, items: tuple[str, ...]) -> tuple[float, int]:
+    """Cronbach's alpha on complete cases of the items; returns (alpha, n used).
+
+    alpha = k / (k - 1) * (1 - sum of item variances / variance of the item sum).
+    """
+    block = df[list(items)].dropna().astype(float)
+    k, n = block.shape[1], len(block)
+    if k < 2 or n < 3:
+        return float("nan"), n
+    item_var = block.var(axis=0, ddof=1).sum()
+    total_var = block.sum(axis=1).var(ddof=1)
+    return float(k / (k - 1) * (1 - item_var / total_var)), n
+
+
+INDEX_DEFINITIONS = {
+    "change_resistance": {
+        "items": CHANGE_RESISTANCE_ITEMS,
+        "min_items": 2,
+        "nb": "Endringsmotstand: gjennomsnitt av tre påstander (1 helt uenig - 5 helt enig), minst to besvart",
+        "en": "Change resistance: mean of three statements (1 strongly disagree - 5 strongly agree), at least two answered",
+    },
+    "maturity": {
+        "items": MATURITY_ITEMS,
+        "min_items": 3,
+        "nb": "Digital modenhet: gjennomsnitt av digitaliseringsgrad i fire tjenesteområder (1 alle krever papir - 4 alle digitale), minst tre besvart",
+        "en": "Digital maturity: mean digital level of four service areas (1 all need paper - 4 all digital), at least three answered",
+    },
+}

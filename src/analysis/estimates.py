@@ -1,149 +1,169 @@
-"""Design-based estimates: shares and means by size class with finite-population correction.
+"""Design-based estimates with svy: shares and means by size class, differences, FDR.
 
-Design: respondents are treated as a stratified simple random sample within size class
-(strata), with the register's number of municipalities per class as the stratum
-population N_h (post-stratification to register counts). Each item is estimated on its
-valid answers, the stratum weights N_h / n_h recomputed on them (item non-response
-treated as missing at random within size class). Standard errors include the
-finite-population correction (1 - n_h / N_h). Intervals for shares are computed on the
-logit scale with a t quantile on the design's degrees of freedom (units - strata), as R's
-``survey::svyciprop(method = "logit")`` does; at 0 % or 100 % the exact Clopper-Pearson
-interval is used instead.
+Design (see :mod:`analysis.weights`): strata = size classes with the register's counts N_h
+(finite-population correction), raked weights. Item non-response is handled as domain
+estimation (``drop_nulls=True``: a respondent without a valid answer leaves the estimate but
+stays in the design), i.e. assumed missing at random given the weights. Intervals for shares
+are computed on the logit scale with a t quantile on the design degrees of freedom (as R's
+``survey::svyciprop(method = "logit")``); at 0 % or 100 %, where the logit interval does not
+exist, the exact Clopper-Pearson interval on the number of answers is used.
+Differences between size classes are design-based contrasts; their p-values are adjusted for
+the number of comparisons a report publishes (Benjamini-Hochberg false discovery rate).
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from analysis import config
 
-METHOD_SHARE = "stratified by size class, FPC from register N_h; logit CI (t, df = n - H)"
-METHOD_MEAN = "stratified by size class, FPC from register N_h; t CI (df = n - H)"
-METHOD_SHARE_EXACT = "stratified by size class, FPC; Clopper-Pearson CI (share at 0 or 1)"
+METHOD_SHARE = "design-based (svy, Taylor): strata = size class, FPC, raked weights; logit CI"
+METHOD_SHARE_EXACT = (
+    "design-based (svy): share at 0 or 1, exact Clopper-Pearson CI on the n answers"
+)
+METHOD_MEAN = "design-based (svy, Taylor): strata = size class, FPC, raked weights; t CI"
+METHOD_UNWEIGHTED = "unweighted respondent share (sensitivity check); logit CI, no FPC"
+WEIGHT_COL = "w"
 
 
-@dataclass(frozen=True)
-class Estimate:
-    """One published number with its uncertainty."""
+def sample(df: pd.DataFrame, cols: list[str], weighted: bool = True):
+    """svy Sample of the respondents: stratified by size class with FPC and final weights."""
+    import polars as pl
+    import svy
 
-    estimate: float
-    se: float
-    ci_low: float
-    ci_high: float
-    n: int
-    N: int
-    df: int
-    method: str
-
-    def as_dict(self) -> dict:
-        """Plain dict (for tables and the results file)."""
-        return asdict(self)
+    keep = list(dict.fromkeys(["kommunenr", "size_class", "N_h", WEIGHT_COL, *cols]))
+    data = df[keep].copy()
+    data["size_class"] = data["size_class"].astype(str)
+    frame = pl.from_pandas(data)
+    if not weighted:
+        return svy.Sample(frame)
+    return svy.Sample(frame, svy.Design(stratum="size_class", wgt=WEIGHT_COL, pop_size="N_h"))
 
 
-def _stratum_stats(y: np.ndarray, strata: np.ndarray, N_h: pd.Series) -> pd.DataFrame:
-    rows = []
-    for h, n_pop in N_h.items():
-        yh = y[strata == h]
-        n = len(yh)
-        if n == 0:
-            continue
-        if n > n_pop:
-            raise ValueError(f"stratum {h}: {n} respondents but only {n_pop} municipalities")
-        var = float(np.var(yh, ddof=1)) if n > 1 else np.nan
-        rows.append({"h": h, "n": n, "N": int(n_pop), "mean": float(np.mean(yh)), "s2": var})
-    return pd.DataFrame(rows)
+def _share_rows(s, var: str, by: str | None) -> pd.DataFrame:
+    """Share of 1s (svy prop, logit CI); at 0 % or 100 % an exact Clopper-Pearson interval."""
+    from scipy import stats
 
-
-def stratified_mean(
-    y: pd.Series | np.ndarray,
-    strata: pd.Series | np.ndarray,
-    N_h: pd.Series,
-    share: bool = False,
-    level: float = 0.95,
-) -> Estimate:
-    """Stratified mean (or share of a 0/1 variable) with FPC; missing values dropped."""
-    y = pd.Series(np.asarray(y, dtype=float))
-    strata = pd.Series(np.asarray(strata, dtype=object))
-    ok = y.notna().to_numpy()
-    st = _stratum_stats(y[ok].to_numpy(), strata[ok].to_numpy(), N_h)
-    if st.empty:
-        return Estimate(np.nan, np.nan, np.nan, np.nan, 0, int(N_h.sum()), 0, "no valid answers")
-    N = int(st["N"].sum())
-    W = st["N"] / N
-    est = float((W * st["mean"]).sum())
-    var_h = (1 - st["n"] / st["N"]) * st["s2"].fillna(0) / st["n"]
-    se = float(np.sqrt((W**2 * var_h).sum()))
-    n = int(st["n"].sum())
-    df = max(n - len(st), 1)
-    q = stats.t.ppf(0.5 + level / 2, df)
-    if share:
-        if 0 < est < 1 and se > 0:
-            eta, se_eta = np.log(est / (1 - est)), se / (est * (1 - est))
-            lo, hi = 1 / (1 + np.exp(-(eta - q * se_eta))), 1 / (1 + np.exp(-(eta + q * se_eta)))
-            method = METHOD_SHARE
-        else:
-            k = int(round(est * n))
-            alpha = 1 - level
-            lo = stats.beta.ppf(alpha / 2, k, n - k + 1) if k > 0 else 0.0
-            hi = stats.beta.ppf(1 - alpha / 2, k + 1, n - k) if k < n else 1.0
-            method = METHOD_SHARE_EXACT
-    else:
-        lo, hi = est - q * se, est + q * se
-        method = METHOD_MEAN
-    return Estimate(est, se, float(lo), float(hi), n, N, df, method)
-
-
-def by_size_class(
-    df: pd.DataFrame, var: str, N_h: pd.Series, share: bool, level: float = 0.95
-) -> pd.DataFrame:
-    """Estimates for each size class and for all municipalities, one row each."""
-    rows = []
-    for h in N_h.index:
-        sub = df[df["size_class"] == h]
-        e = stratified_mean(sub[var], sub["size_class"].astype(object), N_h[[h]], share, level)
-        rows.append({"group": h, **e.as_dict()})
-    e = stratified_mean(df[var], df["size_class"].astype(object), N_h, share, level)
-    rows.append({"group": "all", **e.as_dict()})
-    return pd.DataFrame(rows)
-
-
-def unweighted_share(y: pd.Series, level: float = 0.95) -> Estimate:
-    """Share among respondents (as a vendor publishes it): Wilson interval, no FPC."""
-    y = pd.Series(y, dtype=float).dropna()
-    n, k = len(y), float(y.sum())
-    if n == 0:
-        return Estimate(np.nan, np.nan, np.nan, np.nan, 0, 0, 0, "no valid answers")
-    p = k / n
-    z = stats.norm.ppf(0.5 + level / 2)
-    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
-    half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
-    return Estimate(
-        p,
-        float(np.sqrt(p * (1 - p) / n)),
-        centre - half,
-        centre + half,
-        n,
-        0,
-        n - 1,
-        "unweighted respondent share; Wilson CI",
+    mean = s.estimation.mean(var, by=by, drop_nulls=True).to_polars().to_pandas()
+    prop = s.estimation.prop(var, by=by, drop_nulls=True, ci_method="logit").to_polars().to_pandas()
+    prop = prop[prop[var] == 1.0]
+    keys = [by] if by else []
+    t = (
+        mean.merge(prop[[*keys, "lci", "uci"]], on=keys, how="left", suffixes=("_wald", ""))
+        if keys
+        else mean.assign(
+            lci=prop["lci"].iloc[0] if len(prop) else np.nan,
+            uci=prop["uci"].iloc[0] if len(prop) else np.nan,
+        )
     )
+    t["method"] = METHOD_SHARE
+    for i in t.index:
+        est, n = float(t.at[i, "est"]), int(t.at[i, "n"])
+        if est <= 1e-12 or est >= 1 - 1e-12:
+            k = round(est * n)
+            t.at[i, "lci"] = 0.0 if k == 0 else float(stats.beta.ppf(0.025, k, n - k + 1))
+            t.at[i, "uci"] = 1.0 if k == n else float(stats.beta.ppf(0.975, k + 1, n - k))
+            t.at[i, "method"] = METHOD_SHARE_EXACT
+    return t
+
+
+def by_size_class(df: pd.DataFrame, var: str, share: bool, weighted: bool = True) -> pd.DataFrame:
+    """Estimates for each size class and for all: group, estimate, se, ci, n, N, df, method."""
+    if df[var].notna().sum() == 0:
+        return pd.DataFrame()
+    s = sample(df, [var], weighted)
+    rows = []
+    if share:
+        all_ = _share_rows(s, var, None).assign(size_class="all")
+        by = _share_rows(s, var, "size_class")
+    else:
+        all_ = (
+            s.estimation.mean(var, drop_nulls=True)
+            .to_polars()
+            .to_pandas()
+            .assign(size_class="all", method=METHOD_MEAN)
+        )
+        by = (
+            s.estimation.mean(var, by="size_class", drop_nulls=True)
+            .to_polars()
+            .to_pandas()
+            .assign(method=METHOD_MEAN)
+        )
+    t = pd.concat([by, all_], ignore_index=True)
+    N = df.groupby(df["size_class"].astype(str))["N_h"].first()
+    for cls in [*config.SIZE_CLASSES, "all"]:
+        r = t[t["size_class"] == cls]
+        if r.empty:
+            continue
+        r = r.iloc[0]
+        rows.append(
+            {
+                "group": cls,
+                "estimate": float(r["est"]),
+                "se": float(r["se"]),
+                "ci_low": float(r["lci"]),
+                "ci_high": float(r["uci"]),
+                "n": int(r["n"]),
+                "N": int(N.sum() if cls == "all" else N.get(cls, 0)),
+                "df": int(r["df"]),
+                "method": r["method"] if weighted else METHOD_UNWEIGHTED,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def class_differences(df: pd.DataFrame, var: str) -> pd.DataFrame:
+    """Design-based differences between size classes (large-small, large-medium, medium-small)."""
+    import svy
+
+    s = sample(df, [var])
+    res = s.estimation.mean(var, by="size_class", drop_nulls=True)
+    present = set(df.loc[df[var].notna(), "size_class"].astype(str))
+    rows = []
+    for a, b in (("large", "small"), ("large", "medium"), ("medium", "small")):
+        if a not in present or b not in present:
+            continue
+        c = res.contrast(svy.estd(a) - svy.estd(b)).to_polars().to_pandas().iloc[0]
+        rows.append(
+            {
+                "variable": var,
+                "comparison": f"{a} - {b}",
+                "difference": float(c["est"]),
+                "se": float(c["se"]),
+                "ci_low": float(c["lci"]),
+                "ci_high": float(c["uci"]),
+                "t": float(c["t"]),
+                "df": int(c["df"]),
+                "p_value": float(c["p_value"]),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def adjust_fdr(p: pd.Series | np.ndarray, alpha: float = 0.05) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (statsmodels)."""
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.asarray(p, dtype=float)
+    if len(p) == 0:
+        return p
+    return multipletests(p, alpha=alpha, method="fdr_bh")[1]
+
+
+def design_effect(df: pd.DataFrame, var: str) -> float:
+    """Design effect (Kish 'wor' reference) of the overall estimate of ``var``."""
+    s = sample(df, [var])
+    t = s.estimation.mean(var, drop_nulls=True, deff="wor").to_polars().to_pandas()
+    return float(t["deff"].iloc[0])
 
 
 def response_by_class(resp: pd.DataFrame, N_h: pd.Series) -> pd.DataFrame:
-    """Respondents against the register per size class: n, N, response rate, shares."""
-    n = resp["size_class"].astype(object).value_counts().reindex(N_h.index, fill_value=0)
+    """Respondents against the register per size class: n, N, response rate, base weight."""
+    n = resp["size_class"].astype(str).value_counts().reindex(N_h.index, fill_value=0)
     out = pd.DataFrame(
         {"size_class": N_h.index, "respondents": n.to_numpy(), "municipalities": N_h.to_numpy()}
     )
     out["response_rate"] = out["respondents"] / out["municipalities"]
-    out["share_of_respondents"] = out["respondents"] / out["respondents"].sum()
-    out["share_of_municipalities"] = out["municipalities"] / out["municipalities"].sum()
     out["weight"] = out["municipalities"] / out["respondents"].replace(0, np.nan)
     return out
-
-
-SIZE_CLASSES = config.SIZE_CLASSES

@@ -38,3 +38,26 @@ def share_by_class_figure(
     ax.spines[["top", "right"]].set_visible(False)
     fig.tight_layout()
     return fig
+
+
+def trend_figure(fd: pd.DataFrame, labels: dict[str, str], lang: str = "nb") -> plt.Figure:
+    """Lines of shares per year with 95 % interval bands, one colour and marker per indicator."""
+    fig, ax = plt.subplots(figsize=(7.2, 4.2), dpi=110)
+    markers = "osD^vP*"
+    for i, (v, g) in enumerate(fd.groupby("variable", sort=False)):
+        c = OKABE_ITO[i % len(OKABE_ITO)]
+        ax.plot(
+            g["year"],
+            100 * g["estimate"],
+            marker=markers[i % len(markers)],
+            color=c,
+            label=labels[v],
+        )
+        ax.fill_between(g["year"], 100 * g["ci_low"], 100 * g["ci_high"], color=c, alpha=0.12)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("Prosent" if lang == "nb" else "Percent")
+    ax.set_xticks(sorted(fd["year"].unique()))
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1), frameon=False)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    return fig

@@ -212,16 +212,27 @@ class Register:
 
         Follows every change row (mergers, renumberings and every part of a split).
         """
+        steps = self._steps()
         codes = {code}
-        ch = self.changes
         for yr in range(from_year + 1, to_year + 1):
-            step = ch[ch["valid_from"] == yr]
+            step = steps.get(yr, {})
             nxt: set[str] = set()
             for c in codes:
-                rows = step[step["old_kommunenr"] == c]
-                nxt.update(rows["new_kommunenr"]) if len(rows) else nxt.add(c)
+                nxt.update(step.get(c, [c]))
             codes = nxt
         return sorted(codes)
+
+    def _steps(self) -> dict[int, dict[str, list[str]]]:
+        """valid_from -> old code -> new codes (cached on the instance)."""
+        cache = self.__dict__.get("_steps_cache")
+        if cache is None:
+            cache = {}
+            for r in self.changes.itertuples(index=False):
+                cache.setdefault(int(r.valid_from), {}).setdefault(r.old_kommunenr, []).append(
+                    r.new_kommunenr
+                )
+            object.__setattr__(self, "_steps_cache", cache)
+        return cache
 
 
 def region_of_county(county_nr: str) -> str:

@@ -6,11 +6,12 @@ cells are suppressed (shown as ':' and left blank in the results file).
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from analysis import config, estimates, published
 from analysis.codebook import Codebook
-from analysis.report import Results, fmt_ci, fmt_num, fmt_pct
+from analysis.report import Results, fmt_ci, fmt_num, fmt_pct  # noqa: F401
 
 MIN_CELL = 5
 SUPPRESSED = ":"
@@ -29,7 +30,16 @@ EXTRA_LABELS = {
     "prioritet_hoy": {
         "nb": "Digitalisering prioriteres høyt eller svært høyt",
         "en": "Digitalisation has high or very high priority",
-    }
+    },
+    "suksess_topp2": {
+        "nb": "Lykkes i stor eller svært stor grad med tilpassede digitale tjenester",
+        "en": "Succeeds to a large or very large extent with tailored digital services",
+    },
+    "maturity": {"nb": "Digital modenhet (indeks 1-4)", "en": "Digital maturity (index 1-4)"},
+    "change_resistance": {
+        "nb": "Endringsmotstand (indeks 1-5)",
+        "en": "Change resistance (index 1-5)",
+    },
 }
 TEXT = {
     "variable": {"nb": "Indikator", "en": "Indicator"},
@@ -56,14 +66,17 @@ def group_labels(thresholds: config.SizeThresholds, lang: str) -> dict[str, str]
 
 
 def headline_estimates(
-    d: pd.DataFrame, N_h: pd.Series, year: int, variables: tuple[str, ...] = HEADLINE_SHARES
+    d: pd.DataFrame, year: int, variables: tuple[str, ...] = HEADLINE_SHARES, weighted: bool = True
 ) -> pd.DataFrame:
-    """Long table: variable x group with design-based share estimates and published values."""
+    """Long table: variable x group with design-based share estimates and published values.
+
+    ``d`` carries the design columns of :func:`analysis.weights.weight_year` (N_h, w).
+    """
     frames = []
     for v in variables:
         if v not in d or d[v].notna().sum() == 0:
             continue
-        t = estimates.by_size_class(d, v, N_h, share=True)
+        t = estimates.by_size_class(d, v, share=True, weighted=weighted)
         t.insert(0, "variable", v)
         t["published"] = [published.published(v, year, g) for g in t["group"]]
         frames.append(t)
@@ -141,61 +154,101 @@ def display_response(
     )
 
 
-def display_coefficients(coef: pd.DataFrame, lang: str = "nb") -> pd.DataFrame:
-    """Regression table: log-odds, odds ratio with CI, SE and p-value."""
-    from analysis.models import TERM_LABELS
+def cell(est: float, lo: float, hi: float, lang: str, decimals: int = 2) -> str:
+    """'est [lo; hi]' with the language's decimal mark."""
+    if pd.isna(est):
+        return "–"
+    if pd.isna(lo) or pd.isna(hi):
+        return "ikke identifisert" if lang == "nb" else "not identified"
+    sep = "; " if lang == "nb" else ", "
+    return f"{fmt_num(est, decimals, lang)} [{fmt_num(lo, decimals, lang)}{sep}{fmt_num(hi, decimals, lang)}]"
 
-    h = {
-        "nb": [
-            "Forklaringsvariabel",
-            "Koeffisient (log-odds)",
-            "SE (HC1)",
-            "Oddsforhold",
-            "95 % KI for oddsforhold",
-            "p-verdi",
-        ],
-        "en": [
-            "Term",
-            "Coefficient (log-odds)",
-            "SE (HC1)",
-            "Odds ratio",
-            "95% CI of odds ratio",
-            "p-value",
-        ],
-    }[lang]
-    return pd.DataFrame(
+
+def display_model_grid(fits: dict, lang: str = "nb", odds: bool = True) -> pd.DataFrame:
+    """Terms x models: odds ratios (or coefficients) with 95 % CIs; N and SE type in footer rows."""
+    from analysis.models import term_label
+
+    terms: list[str] = []
+    for f in fits.values():
+        terms += [t for t in f.coefficients["term"] if t not in terms]
+    head = "Forklaringsvariabel" if lang == "nb" else "Term"
+    rows = []
+    for t in terms:
+        row = {head: term_label(t, lang)}
+        for name, f in fits.items():
+            c = f.coefficients.set_index("term")
+            if t not in c.index or (odds and t == "Intercept"):
+                row[name] = (
+                    "–"
+                    if t not in c.index
+                    else cell(c.loc[t, "coef"], c.loc[t, "ci_low"], c.loc[t, "ci_high"], lang, 3)
+                )
+                continue
+            r = c.loc[t]
+            if odds:
+                row[name] = cell(np.exp(r["coef"]), np.exp(r["ci_low"]), np.exp(r["ci_high"]), lang)
+            else:
+                row[name] = cell(r["coef"], r["ci_low"], r["ci_high"], lang, 3)
+        rows.append(row)
+    rows.append({head: "N", **{k: str(f.n) for k, f in fits.items()}})
+    rows.append(
         {
-            h[0]: [TERM_LABELS.get(t, {}).get(lang, t) for t in coef["term"]],
-            h[1]: [fmt_num(x, 3, lang) for x in coef["coef"]],
-            h[2]: [fmt_num(x, 3, lang) for x in coef["se"]],
-            h[3]: [fmt_num(x, 2, lang) for x in coef["odds_ratio"]],
-            h[4]: [
-                fmt_ci(lo, hi, lang, pct=False)
-                for lo, hi in zip(coef["or_ci_low"], coef["or_ci_high"], strict=True)
-            ],
-            h[5]: [fmt_num(x, 3, lang) for x in coef["p_value"]],
+            head: "SE" if lang == "en" else "Standardfeil",
+            **{
+                k: (
+                    "design (Taylor)"
+                    if f.kind == "design"
+                    else (
+                        "klynge"
+                        if "cluster" in f.method and lang == "nb"
+                        else "cluster"
+                        if "cluster" in f.method
+                        else "HC1/robust"
+                    )
+                )
+                for k, f in fits.items()
+            },
         }
     )
+    fit_row = {head: "AIC / pseudo-R²" if lang == "en" else "AIC / pseudo-R²"}
+    for k, f in fits.items():
+        st = f.stats
+        fit_row[k] = (
+            f"{fmt_num(st['aic'], 1, lang)} / {fmt_num(st.get('pseudo_r2_mcfadden', st.get('r2', float('nan'))), 3, lang)}"
+            if "aic" in st
+            else "–"
+        )
+    rows.append(fit_row)
+    return pd.DataFrame(rows)
 
 
-def display_margins(ame: pd.DataFrame, lang: str = "nb") -> pd.DataFrame:
-    """Average marginal effects (percentage points) with CI."""
-    from analysis.models import TERM_LABELS
+def display_ame(fits: dict, lang: str = "nb", scale: float = 100.0) -> pd.DataFrame:
+    """Average marginal effects (percentage points for binary outcomes) of several fits."""
+    from analysis.models import term_label
 
-    h = {
-        "nb": ["Forklaringsvariabel", "Gjennomsnittlig marginal effekt (prosentpoeng)", "95 % KI"],
-        "en": ["Term", "Average marginal effect (percentage points)", "95% CI"],
-    }[lang]
-    return pd.DataFrame(
-        {
-            h[0]: [TERM_LABELS.get(t, {}).get(lang, t) for t in ame["term"]],
-            h[1]: [fmt_num(100 * x, 1, lang) for x in ame["ame"]],
-            h[2]: [
-                f"[{fmt_num(100 * lo, 1, lang)}{'; ' if lang == 'nb' else ', '}{fmt_num(100 * hi, 1, lang)}]"
-                for lo, hi in zip(ame["ci_low"], ame["ci_high"], strict=True)
-            ],
-        }
-    )
+    head = "Forklaringsvariabel" if lang == "nb" else "Term"
+    terms: list[str] = []
+    for f in fits.values():
+        if not f.ame.empty:
+            terms += [t for t in f.ame["term"] if t not in terms]
+    rows = []
+    for t in terms:
+        row = {head: term_label(t, lang)}
+        for k, f in fits.items():
+            a = f.ame.set_index("term") if not f.ame.empty else pd.DataFrame()
+            row[k] = (
+                cell(
+                    scale * a.loc[t, "ame"],
+                    scale * a.loc[t, "ci_low"],
+                    scale * a.loc[t, "ci_high"],
+                    lang,
+                    1,
+                )
+                if t in a.index
+                else "–"
+            )
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def to_html(df: pd.DataFrame, caption: str = "") -> str:

@@ -1,0 +1,111 @@
+"""Trends over the survey years, across the municipal reforms.
+
+Municipalities are followed through the register's code changes to the codes of a target
+year (the last survey year): a merged municipality's earlier answers map to its successor.
+A split (e.g. Stokke 2017, Snillfjord and Tysfjord 2020, Ålesund 2024) maps to the successor
+with the same name if there is one, otherwise to the successor with the largest population
+in the target year; such mappings are flagged. The resulting ``panel_id`` clusters the
+answers of one municipality across years.
+
+Year-over-year changes are design-based contrasts between two years' estimates on a design
+whose PSU is the municipality (``panel_id``) and weights are each year's raked weights, so
+the covariance of municipalities that answer in both years enters the standard error. The
+two years are treated as with-replacement samples (no FPC), which is conservative.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from analysis.register import Register
+
+
+def panel_map(reg: Register, year: int, target_year: int) -> pd.DataFrame:
+    """Code valid in ``year`` -> code in ``target_year`` (``panel_id``) and how it was mapped."""
+    if target_year < year:
+        raise ValueError("target_year must not be before year")
+    target = reg.year(target_year).set_index("kommunenr")
+    rows = []
+    for code, name in reg.year(year)[["kommunenr", "name"]].itertuples(index=False):
+        succ = reg.successors(code, year, target_year)
+        if len(succ) == 1:
+            rows.append(
+                {
+                    "kommunenr": code,
+                    "panel_id": succ[0],
+                    "mapping": "same" if succ[0] == code else "merged or renumbered",
+                }
+            )
+            continue
+        same_name = [
+            s for s in succ if target.loc[s, "name"].split(" - ")[-1] == name.split(" - ")[-1]
+        ]
+        pick = (
+            same_name[0]
+            if len(same_name) == 1
+            else max(succ, key=lambda s: target.loc[s, "population"])
+        )
+        rows.append(
+            {
+                "kommunenr": code,
+                "panel_id": pick,
+                "mapping": f"split into {', '.join(succ)}: mapped to {pick}",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def add_panel_id(resp: pd.DataFrame, reg: Register, target_year: int | None = None) -> pd.DataFrame:
+    """Add ``panel_id`` and ``panel_mapping`` to a multi-year respondent table."""
+    target_year = target_year or int(resp["year"].max())
+    parts = []
+    for year, g in resp.groupby("year"):
+        m = panel_map(reg, int(year), target_year)
+        parts.append(
+            g.merge(
+                m.rename(columns={"mapping": "panel_mapping"}),
+                on="kommunenr",
+                how="left",
+                validate="many_to_one",
+            )
+        )
+    return pd.concat(parts).sort_index()
+
+
+def year_over_year(df: pd.DataFrame, var: str, years: list[int]) -> pd.DataFrame:
+    """Design-based estimate per year and the change from the previous year, with SEs."""
+    import polars as pl
+    import svy
+
+    d = df[df["year"].isin(years) & df[var].notna()][["panel_id", "w", "year", var]].copy()
+    if d.empty:
+        return pd.DataFrame()
+    d["year"] = d["year"].astype(str)
+    s = svy.Sample(pl.from_pandas(d), svy.Design(psu="panel_id", wgt="w"))
+    res = s.estimation.mean(var, by="year")
+    est = res.to_polars().to_pandas()
+    rows = []
+    present = sorted(int(y) for y in est["year"])
+    for y0, y1 in zip(present, present[1:], strict=False):
+        c = res.contrast(svy.estd(str(y1)) - svy.estd(str(y0))).to_polars().to_pandas().iloc[0]
+        both = len(
+            set(df.loc[(df["year"] == y0) & df[var].notna(), "panel_id"])
+            & set(df.loc[(df["year"] == y1) & df[var].notna(), "panel_id"])
+        )
+        rows.append(
+            {
+                "variable": var,
+                "from": y0,
+                "to": y1,
+                "change": float(c["est"]),
+                "se": float(c["se"]),
+                "ci_low": float(c["lci"]),
+                "ci_high": float(c["uci"]),
+                "p_value": float(c["p_value"]),
+                "in_both_years": both,
+            }
+        )
+    est = est.rename(columns={"est": "estimate", "lci": "ci_low", "uci": "ci_high"})
+    est["year"] = est["year"].astype(int)
+    est.insert(0, "variable", var)
+    return est[["variable", "year", "estimate", "se", "ci_low", "ci_high", "n"]], pd.DataFrame(rows)

@@ -1,0 +1,121 @@
+"""Weights and design: raking each year's respondents to the register.
+
+Design of one survey year: strata = size classes, stratum population N_h = the register's
+number of municipalities in the class (finite-population correction), base weight N_h / n_h.
+The base weights are raked (svy's ``weighting.rake``) to the register's municipality counts
+by size class and by region. Variances (svy, Taylor linearisation) treat the raked weights
+as fixed within the stratified design with FPC: this ignores the (usually small) variance
+reduction from raking, so standard errors are slightly conservative. When a region has
+fewer than ``MIN_CELL_RESPONDENTS`` respondents the region margin is dropped for that year
+(post-stratification by size class only) and the diagnostics say so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from analysis import config
+from analysis.register import size_class
+
+MIN_CELL_RESPONDENTS = 2
+
+
+@dataclass
+class Weighting:
+    """Respondents with design columns and the weighting diagnostics of one year."""
+
+    data: pd.DataFrame  # adds N_h, w_base, w (final weight)
+    targets: pd.DataFrame  # margin, level, target, achieved_base, achieved, respondents
+    method: str
+    summary: dict
+
+
+def register_margins(
+    reg_year: pd.DataFrame, thresholds: config.SizeThresholds
+) -> dict[str, pd.Series]:
+    """Municipality counts by size class and by region (the raking targets)."""
+    cls = size_class(reg_year["population"], thresholds).astype(str).to_numpy()
+    return {
+        "size_class": pd.Series(cls)
+        .value_counts()
+        .reindex(list(config.SIZE_CLASSES), fill_value=0),
+        "region": reg_year["region"].value_counts().sort_index(),
+    }
+
+
+def kish(w: np.ndarray) -> tuple[float, float]:
+    """Kish effective sample size and design effect due to unequal weights."""
+    w = np.asarray(w, dtype=float)
+    n_eff = w.sum() ** 2 / (w**2).sum()
+    return float(n_eff), float(len(w) / n_eff)
+
+
+def weight_year(
+    d: pd.DataFrame, reg_year: pd.DataFrame, thresholds: config.SizeThresholds, rake: bool = True
+) -> Weighting:
+    """Base weights N_h/n_h, then raking to size class and region counts (svy)."""
+    import polars as pl
+    import svy
+
+    out = d.copy()
+    out["size_class"] = out["size_class"].astype(str)
+    margins = register_margins(reg_year, thresholds)
+    N_h = margins["size_class"]
+    n_h = out["size_class"].value_counts()
+    if (n_h.reindex(N_h.index, fill_value=0) > N_h).any():
+        raise ValueError("more respondents than municipalities in a size class")
+    out["N_h"] = out["size_class"].map(N_h).astype(float)
+    out["w_base"] = out["size_class"].map(N_h / n_h).astype(float)
+    reg_n = out["region"].value_counts().reindex(margins["region"].index, fill_value=0)
+    use_region = rake and bool((reg_n >= MIN_CELL_RESPONDENTS).all())
+    if use_region:
+        frame = pl.from_pandas(out[["kommunenr", "size_class", "region", "N_h", "w_base"]])
+        sample = svy.Sample(frame, svy.Design(stratum="size_class", wgt="w_base", pop_size="N_h"))
+        controls = {
+            "size_class": {k: float(v) for k, v in N_h.items() if n_h.get(k, 0) > 0},
+            "region": {k: float(v) for k, v in margins["region"].items()},
+        }
+        raked = sample.weighting.rake(controls=controls, wgt_name="w")
+        wdf = raked.data.select(["kommunenr", "w"]).to_pandas()
+        out = out.merge(wdf, on="kommunenr", how="left", validate="one_to_one")
+        method = "raked to register counts by size class and region (svy rake)"
+    else:
+        out["w"] = out["w_base"]
+        method = "post-stratified to register counts by size class" + (
+            ""
+            if not rake
+            else "; region margin dropped: a region has fewer than "
+            f"{MIN_CELL_RESPONDENTS} respondents"
+        )
+    rows = []
+    for margin, target in margins.items():
+        if margin == "region" and not use_region:
+            pass
+        for level, tgt in target.items():
+            m = out[margin] == level
+            rows.append(
+                {
+                    "margin": margin,
+                    "level": level,
+                    "target": int(tgt),
+                    "respondents": int(m.sum()),
+                    "achieved_base": float(out.loc[m, "w_base"].sum()),
+                    "achieved": float(out.loc[m, "w"].sum()),
+                }
+            )
+    n_eff, deff_w = kish(out["w"].to_numpy())
+    summary = {
+        "n": len(out),
+        "N": int(N_h.sum()),
+        "weight_min": float(out["w"].min()),
+        "weight_max": float(out["w"].max()),
+        "weight_ratio": float(out["w"].max() / out["w"].min()),
+        "kish_n_eff": n_eff,
+        "kish_deff": deff_w,
+        "method": method,
+        "raked_on_region": use_region,
+    }
+    return Weighting(out, pd.DataFrame(rows), method, summary)
