@@ -108,11 +108,14 @@ def test_new_year_with_known_columns_needs_no_codebook_edit(tmp_path, reg, codeb
     src = next(config.RAW_DIR.glob("*2018.csv"))
     raw = tmp_path / "raw"
     raw.mkdir()
-    shutil.copy(src, raw / "kommuneundersokelsen_2021.csv")
+    text = src.read_bytes().decode("cp1252").replace(".2018 ", ".2021 ")  # dated 2021
+    (raw / "kommuneundersokelsen_2021.csv").write_bytes(text.encode("cp1252"))
     res = ingest.ingest_year(raw / "kommuneundersokelsen_2021.csv", 2021, codebook, reg)
-    # 2018 names looked up in the 2021 register: most match, merged ones are excluded, counted
+    # 2018 names looked up in the 2021 register: merged municipalities' old names map to their
+    # successor (logged); a successor that received two old municipalities is a duplicate
     assert len(res.log) == TRUTH["years"]["2018"]["raw_rows"]
-    assert (res.log["outcome"] == "kept").sum() == len(res.respondents) > 50
+    assert (res.log["outcome"] == "kept").sum() == len(res.respondents) > 80
+    assert res.log["note"].str.contains("mapped to its successor").sum() > 10
     assert res.respondents["kommunenr"].isin(reg.year(2021)["kommunenr"]).all()
 
 

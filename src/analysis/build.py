@@ -65,6 +65,17 @@ def _replace_dir(staging: Path, target: Path) -> None:
         shutil.rmtree(old)
 
 
+def _fresh_dir(p: Path) -> Path:
+    shutil.rmtree(p, ignore_errors=True)
+    p.mkdir(parents=True)
+    return p
+
+
+def _copy_results(res_dir: Path, staging: Path) -> None:
+    for f in res_dir.iterdir():
+        shutil.copy2(f, staging / f.name)
+
+
 def run_notebook(name: str, out_ipynb: Path, params: dict) -> None:
     """Execute a notebook with Papermill in the project kernel; BuildError names the cell."""
     import papermill as pm
@@ -157,6 +168,8 @@ def build(
     """Run the whole build; returns a log of what was built or found fresh."""
     done: list[str] = []
     reports_dir.mkdir(parents=True, exist_ok=True)
+    for stale in [*reports_dir.glob(".staging-*"), *reports_dir.glob(".old-*")]:
+        shutil.rmtree(stale, ignore_errors=True)  # left by an interrupted build; never used
     reg_dir = register_snapshot or config.default_register_snapshot()
     if reg_dir is None:
         raise BuildError("no register snapshot: set REGISTER_SNAPSHOT")
@@ -188,7 +201,13 @@ def build(
     key = build_key({"inputs": inputs, "code": code, "params": ingest_params})
     target = reports_dir / "ingest"
     executed_dir = config.BUILD_DIR / "executed"
-    if force or not _is_fresh(target, key) or not (processed_dir / ingest.META_FILE).is_file():
+    processed_key = processed_dir / KEY_FILE
+    processed_fresh = (
+        (processed_dir / ingest.META_FILE).is_file()
+        and processed_key.is_file()
+        and processed_key.read_text().strip() == key
+    )
+    if force or not _is_fresh(target, key) or not processed_fresh:
         staging = reports_dir / f".staging-ingest-{os.getpid()}"
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
@@ -199,6 +218,7 @@ def build(
         write_page(nb_out, staging, title, prov, lang, '<nav><a href="../index.html">↑</a></nav>')
         (staging / KEY_FILE).write_text(key + "\n")
         _replace_dir(staging, target)
+        processed_key.write_text(key + "\n")
         done.append("ingest: built")
     else:
         done.append("ingest: up to date")
@@ -218,7 +238,9 @@ def build(
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         nb_out = executed_dir / f"10_year_{year}.ipynb"
-        run_notebook("10_year.ipynb", nb_out, {**params, "output_dir": str(staging)})
+        res_dir = _fresh_dir(config.BUILD_DIR / "results" / str(year))
+        run_notebook("10_year.ipynb", nb_out, {**params, "output_dir": rel(res_dir)})
+        _copy_results(res_dir, staging)
         prov = report.provenance(params, inputs)
         title = f"Kommunebarometeret {year}" if lang == "nb" else f"Municipal barometer {year}"
         write_page(nb_out, staging, title, prov, lang, '<nav><a href="../index.html">↑</a></nav>')
@@ -238,7 +260,9 @@ def build(
             shutil.rmtree(staging, ignore_errors=True)
             staging.mkdir(parents=True)
             nb_out = executed_dir / "20_pooled.ipynb"
-            run_notebook("20_pooled.ipynb", nb_out, {**params, "output_dir": str(staging)})
+            res_dir = _fresh_dir(config.BUILD_DIR / "results" / "pooled")
+            run_notebook("20_pooled.ipynb", nb_out, {**params, "output_dir": rel(res_dir)})
+            _copy_results(res_dir, staging)
             prov = report.provenance(params, inputs)
             title = (
                 "Kommunebarometeret: utvikling og samlet analyse"

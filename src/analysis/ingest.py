@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import difflib
 import io
+import os
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ R_UNKNOWN_NUMBER = "municipality number not valid in the survey year"
 R_UNKNOWN_NAME = "municipality name not found in the survey year's register"
 R_AMBIGUOUS_NAME = "municipality name matches several municipalities"
 R_EMPTY = "no substantive answers"
+R_SPLIT = "old municipality was split: successor ambiguous"
 R_DUPLICATE = "duplicate submission for the municipality"
 
 
@@ -100,7 +102,14 @@ def verify_manifest(raw_dir: Path) -> dict[str, str]:
     return digests
 
 
+MOJIBAKE = re.compile("Ã[¸¥¦˜…†]")
+
+
 def _decode(data: bytes, path: Path) -> tuple[str, str]:
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or data[:200].count(b"\x00") > 5:
+        raise IngestError(
+            f"{path}: the file looks like UTF-16; re-export it as UTF-8 or Windows-1252 CSV"
+        )
     for enc in ("utf-8-sig", "cp1252"):
         try:
             return data.decode(enc), enc
@@ -113,11 +122,24 @@ def _read_csv(path: Path, data: bytes) -> tuple[pd.DataFrame, dict]:
     text, enc = _decode(data, path)
     if not text.strip():
         raise IngestError(f"{path}: the file is empty; ask the vendor for the export again")
+    m = MOJIBAKE.search(text)
+    if m:
+        line = text[: m.start()].count("\n") + 1
+        raise IngestError(
+            f"{path}, row {line}: {text[m.start() : m.start() + 12]!r} looks like UTF-8 text that was "
+            "decoded twice (mojibake); ask for the export again in UTF-8 or Windows-1252"
+        )
     first = text.splitlines()[0]
     counts = {d: first.count(d) for d in (";", "\t", ",")}
     sep = max(counts, key=counts.get)
     if counts[sep] == 0:
         raise IngestError(f"{path}, row 1: no delimiter (; , or tab) found in the header line")
+    header = next(csv.reader([first], delimiter=sep))
+    dup = sorted({h.strip() for h in header if [x.strip() for x in header].count(h.strip()) > 1})
+    if dup:
+        raise IngestError(
+            f"{path}, row 1: duplicate column name(s) {dup}; each question needs one column"
+        )
     df = pd.read_csv(
         io.StringIO(text),
         sep=sep,
@@ -222,10 +244,35 @@ def map_columns(
                     mapping[v.name] = present[normalise_label(c)]
                     break
     if missing:
+        used_now = {
+            present[normalise_label(c)]
+            for v in [*codebook.fields.values(), *codebook.variables.values()]
+            for c in v.columns()
+            if normalise_label(c) in present
+        }
+        unknown_cols = [c for c in df.columns if c not in used_now]
+        years_cb = sorted({y for v in codebook.variables.values() for y in v.years})
+        fits = [
+            y
+            for y in years_cb
+            if y != year
+            and all(
+                normalise_label(v.years[y]["column"]) in present
+                for v in [*codebook.fields.values(), *codebook.variables.values()]
+                if y in v.years and v.type != "pii"
+            )
+        ]
+        hint = (
+            f" The columns match the codebook's {fits[-1]} export: is this file from {fits[-1]}? "
+            "Name the file with its survey year."
+            if fits
+            else ""
+        )
         raise IngestError(
-            f"{path}: column(s) required by the codebook for {year} are missing: "
-            f"{', '.join(missing)}. If a question was renamed, add the new column name under "
-            f"its variable's `years: {year}` in the codebook."
+            f"{path}, row 1: column(s) required by the codebook for {year} are missing: "
+            f"{', '.join(missing)}. Columns in the file that the codebook does not know: "
+            f"{unknown_cols or 'none'}. If a question was renamed, add the new column name under "
+            f"its variable's `years: {year}` in the codebook.{hint}"
         )
     if not any(
         codebook.fields[n].type in {"municipality_name", "municipality_number"}
@@ -326,8 +373,24 @@ def name_key(name: str) -> str:
 class MunicipalityMatcher:
     """Resolve municipality numbers and names against one year's register."""
 
-    def __init__(self, reg_year: pd.DataFrame, year: int) -> None:
+    def __init__(self, reg_year: pd.DataFrame, year: int, reg: Register | None = None) -> None:
         self.year = year
+        self.old: dict[str, list[str]] = {}  # old code -> successors valid in ``year``
+        self.old_keys: dict[str, set[str]] = {}  # old name key -> old codes
+        self.old_names: dict[str, tuple[str, int]] = {}  # old code -> (name, year it ended)
+        if reg is not None:
+            ch = reg.changes[
+                (reg.changes["valid_from"] <= year)
+                & (reg.changes["valid_from"] >= reg.years[0] + 1)
+            ]
+            for r in ch.itertuples(index=False):
+                if r.old_kommunenr in set(reg_year["kommunenr"]) and r.old_name == r.new_name:
+                    continue
+                self.old[r.old_kommunenr] = reg.successors(
+                    r.old_kommunenr, int(r.valid_from) - 1, year
+                )
+                self.old_names[r.old_kommunenr] = (r.old_name, int(r.valid_from))
+                self.old_keys.setdefault(name_key(r.old_name), set()).add(r.old_kommunenr)
         self.codes = set(reg_year["kommunenr"])
         self.names = dict(zip(reg_year["kommunenr"], reg_year["name"], strict=True))
         keys: dict[str, set[str]] = {}
@@ -350,8 +413,20 @@ class MunicipalityMatcher:
         code = text.zfill(4)
         note = f"number {text} zero-padded to {code}" if code != text else ""
         if code not in self.codes:
+            if code in self.old:
+                return self._successor(code, f"number {code}")
             return None, f"{code} is not a municipality code valid on 1 January {self.year}"
         return code, note
+
+    def _successor(self, old_code: str, what: str) -> tuple[str | None, str]:
+        succ = self.old[old_code]
+        name, yr = self.old_names[old_code]
+        if len(succ) == 1:
+            return succ[0], (
+                f"{what} ({name}, changed {yr}) mapped to its successor "
+                f"{succ[0]} {self.names.get(succ[0], '')}"
+            )
+        return None, f"{what} ({name}) was split in {yr} into {succ}; the answer cannot be assigned"
 
     def by_name(self, raw: object) -> tuple[str | None, str, str]:
         """(code, note, reason) for a raw name; code None with a reason if unresolved."""
@@ -368,6 +443,17 @@ class MunicipalityMatcher:
         if len(hits) > 1:
             names = sorted(self.names[c] for c in hits)
             return None, f"{str(raw).strip()!r} matches {names}", R_AMBIGUOUS_NAME
+        old_codes = self.old_keys.get(key, set())
+        if old_codes:
+            succ = sorted({c for oc in old_codes for c in self.old[oc]})
+            if len(succ) == 1:
+                code, note = self._successor(sorted(old_codes)[0], f"old name {str(raw).strip()!r}")
+                return code, note, ""
+            return (
+                None,
+                f"old name {str(raw).strip()!r} maps to several municipalities {succ}",
+                R_SPLIT,
+            )
         close = difflib.get_close_matches(key, list(self.keys), n=2, cutoff=0.88)
         if len(close) == 1 and len(self.keys[close[0]]) == 1:
             code = next(iter(self.keys[close[0]]))
@@ -401,6 +487,12 @@ def ingest_year(
     first_data_row = info["header_row"] + 1
     rows = np.arange(len(raw)) + first_data_row
     mapping, unknown = map_columns(raw, year, codebook, path)
+    if info["format"] == "sav" and not info.get("value_labels", True):
+        raise IngestError(
+            f"{path}: the SPSS file carries no value labels, so its numeric answer codes cannot be "
+            "read as answers; ask the vendor for the file with value labels (or a CSV/Excel export "
+            "with answer labels)"
+        )
     warnings = [
         f"{path.name}: column {c!r} is not in the codebook and was ignored" for c in unknown
     ]
@@ -426,7 +518,7 @@ def ingest_year(
         )
 
     # municipality
-    matcher = MunicipalityMatcher(reg_year, year)
+    matcher = MunicipalityMatcher(reg_year, year, reg)
     codes: list[str | None] = []
     num_col = next(
         (
@@ -451,7 +543,7 @@ def ingest_year(
         if not _is_blank(num):
             code, note = matcher.by_number(num)
             if code is None:
-                reason = R_UNKNOWN_NUMBER
+                reason = R_SPLIT if "was split" in note else R_UNKNOWN_NUMBER
             elif not _is_blank(nm):
                 c2, _, _ = matcher.by_name(nm)
                 if c2 is not None and c2 != code:
@@ -498,6 +590,15 @@ def ingest_year(
         else pd.Series(pd.NaT, index=raw.index)
     )
     n_answered = (states == "valid").sum(axis=1)
+    dated = innsendt.dropna()
+    if len(dated) >= max(5, len(raw) // 2):
+        years_seen = dated.dt.year.value_counts()
+        if years_seen.index[0] != year:
+            raise IngestError(
+                f"{path}, column {mapping['innsendt']!r}: {years_seen.iloc[0]} of {len(dated)} answers are "
+                f"dated {years_seen.index[0]}, but the file name says {year}; check that the file "
+                "belongs to that survey year and rename it if not"
+            )
 
     # duplicates: keep the latest complete submission (then the most answers, then last row)
     cand = pd.DataFrame(
@@ -660,7 +761,10 @@ def validate_respondents(df: pd.DataFrame, codebook: Codebook, reg: Register) ->
 
 
 def _stable_csv(df: pd.DataFrame, path: Path) -> None:
-    df.to_csv(path, index=False, lineterminator="\n", float_format="%.10g")
+    """Write a CSV atomically (temporary file, then rename) with fixed float formatting."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    df.to_csv(tmp, index=False, lineterminator="\n", float_format="%.10g")
+    os.replace(tmp, path)
 
 
 def run_ingest(
@@ -697,6 +801,7 @@ def run_ingest(
         raise IngestError("row accounting failed: raw rows != kept + excluded")
     processed_dir = Path(processed_dir)
     processed_dir.mkdir(parents=True, exist_ok=True)
+    (processed_dir / META_FILE).unlink(missing_ok=True)  # invalid until the set is complete
     _stable_csv(res.respondents, processed_dir / RESPONDENTS_FILE)
     _stable_csv(res.log, processed_dir / LOG_FILE)
     _stable_csv(res.item_missing, processed_dir / ITEM_MISSING_FILE)
@@ -714,9 +819,9 @@ def run_ingest(
     }
     import json
 
-    (processed_dir / META_FILE).write_text(
-        json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
+    tmp = processed_dir / f".{META_FILE}.tmp"
+    tmp.write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, processed_dir / META_FILE)  # written last: marks a complete set
     return res
 
 

@@ -258,6 +258,8 @@ def notebook_body(executed: Path, with_code: bool = False) -> str:
         if not with_code
         else nb.cells
     )
+    for i, c in enumerate(nb.cells):  # papermill gives injected cells random ids
+        c["id"] = f"cell-{i}"
     exporter = HTMLExporter(
         template_name="basic",
         exclude_input=not with_code,

@@ -1,0 +1,307 @@
+"""A corpus of malformed or surprising exports, each with its expected outcome.
+
+Every case ends either in an IngestError whose message names the file (and the row and/or
+column where there is one) and says what to do, or in a logged correction or exclusion that
+is counted in the row accounting. Never a bare traceback, never a silent drop.
+The cases are built from the committed demo exports by small, explicit mutations.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pyreadstat
+import pytest
+
+from analysis import config, ingest
+
+CSV15 = config.RAW_DIR / "kommuneundersokelsen_2015.csv"
+XLSX19 = config.RAW_DIR / "kommuneundersokelsen_2019.xlsx"
+SAV17 = config.RAW_DIR / "kommuneundersokelsen_2017.sav"
+TEXT15 = CSV15.read_bytes().decode("cp1252")
+LINES15 = TEXT15.split("\n")
+
+
+def csv_case(name: str, text: str | bytes, encoding: str = "cp1252") -> Callable[[Path], Path]:
+    def make(d: Path) -> Path:
+        p = d / name
+        p.write_bytes(text if isinstance(text, bytes) else text.encode(encoding))
+        return p
+
+    return make
+
+
+def with_cell(line_no: int, column: str, value: str) -> str:
+    """The 2015 CSV with one cell replaced (line_no counts the header as 1)."""
+    header = LINES15[0].split(";")
+    j = header.index(column)
+    lines = list(LINES15)
+    cells = lines[line_no - 1].split(";")
+    cells[j] = value
+    lines[line_no - 1] = ";".join(cells)
+    return "\n".join(lines)
+
+
+def xlsx_case(name: str, mutate: Callable[[pd.DataFrame], pd.DataFrame], title_rows: int = 0):
+    def make(d: Path) -> Path:
+        df = mutate(pd.read_excel(XLSX19, dtype=object))
+        p = d / name
+        with pd.ExcelWriter(p, engine="openpyxl") as xw:
+            if title_rows:
+                pd.DataFrame([["Kommuneundersøkelsen 2019 - eksport fra leverandør"]]).to_excel(
+                    xw, index=False, header=False, startrow=0
+                )
+            df.to_excel(xw, index=False, startrow=title_rows)
+        return p
+
+    return make
+
+
+def sav_without_labels(d: Path) -> Path:
+    df, meta = pyreadstat.read_sav(str(SAV17))
+    p = d / "kommuneundersokelsen_2017.sav"
+    pyreadstat.write_sav(df, str(p), column_labels=meta.column_labels)
+    return p
+
+
+ROW = r"row \d+"
+# name -> (builder, year, expected): expected is ("error", regex) or ("log", {reason/note: count})
+CASES = {
+    "utf16_encoding": (
+        csv_case("k_2015.csv", TEXT15, "utf-16"),
+        2015,
+        ("error", r"k_2015\.csv.*UTF-16.*re-export"),
+    ),
+    "double_encoded_utf8": (
+        csv_case("k_2015.csv", TEXT15.encode("utf-8").decode("cp1252", "replace"), "utf-8"),
+        2015,
+        ("error", rf"k_2015\.csv, {ROW}.*decoded twice"),
+    ),
+    "utf8_with_bom": (
+        csv_case("k_2015.csv", "\ufeff" + TEXT15, "utf-8"),
+        2015,
+        ("log", {"kept": 113}),
+    ),
+    "comma_delimiter": (
+        csv_case("k_2015.csv", TEXT15.replace(",", ".").replace(";", ",")),
+        2015,
+        ("log", {"kept": 113}),
+    ),
+    "pipe_delimiter": (
+        csv_case("k_2015.csv", TEXT15.replace(";", "|")),
+        2015,
+        ("error", r"k_2015\.csv, row 1: no delimiter"),
+    ),
+    "missing_required_column": (
+        csv_case("k_2015.csv", TEXT15.replace("Etterutdanning IKT-ansatte", "XYZ", 1)),
+        2015,
+        (
+            "error",
+            r"k_2015\.csv, row 1: column\(s\) required.*etterutdanning_ikt.*'XYZ'.*add the new column name",
+        ),
+    ),
+    "unknown_extra_column": (
+        csv_case(
+            "k_2015.csv",
+            "\n".join([LINES15[0] + ";Ekstra"] + [ln + ";x" if ln else ln for ln in LINES15[1:]]),
+        ),
+        2015,
+        ("log", {"kept": 113, "warning": "'Ekstra' is not in the codebook"}),
+    ),
+    "renamed_column": (
+        csv_case(
+            "k_2015.csv",
+            TEXT15.replace(
+                "Digitalisering i handlingsplan", "Handlingsplan omtaler digitalisering", 1
+            ),
+        ),
+        2015,
+        (
+            "error",
+            r"handlingsplan \(column 'Digitalisering i handlingsplan'\).*'Handlingsplan omtaler digitalisering'",
+        ),
+    ),
+    "unknown_answer_label": (
+        csv_case("k_2015.csv", with_cell(3, "Digitalisering i handlingsplan", "Kanskje")),
+        2015,
+        (
+            "error",
+            r"k_2015\.csv, row 3, column 'Digitalisering i handlingsplan': answer 'Kanskje'.*add it to the codebook",
+        ),
+    ),
+    "out_of_range_number": (
+        csv_case("k_2015.csv", with_cell(4, "IKT-andel av budsjett (%)", "250,5")),
+        2015,
+        (
+            "error",
+            r"row 4, column 'IKT-andel av budsjett \(%\)': 250.5 is outside the codebook range",
+        ),
+    ),
+    "not_a_number": (
+        csv_case("k_2015.csv", with_cell(4, "IKT-andel av budsjett (%)", "mye")),
+        2015,
+        ("error", r"row 4, column 'IKT-andel av budsjett \(%\)': 'mye' is not a number"),
+    ),
+    "number_not_valid_that_year": (
+        xlsx_case(
+            "k_2019.xlsx",
+            lambda d: d.assign(Kommunenummer=d["Kommunenummer"].where(d.index != 5, "9999")),
+        ),
+        2019,
+        ("log", {ingest.R_UNKNOWN_NUMBER: 1}),
+    ),
+    "name_matching_two_municipalities": (
+        csv_case("k_2015.csv", with_cell(2, "Kommune", "Våler")),
+        2015,
+        ("log", {ingest.R_AMBIGUOUS_NAME: 1}),
+    ),
+    "old_name_after_merger": (
+        xlsx_case(
+            "k_2019.xlsx",
+            lambda d: d.assign(
+                Kommunenavn=d["Kommunenavn"].where(d.index != 5, "Tjøme"),
+                Kommunenummer=d["Kommunenummer"].where(d.index != 5, None),
+            ),
+        ),
+        2019,
+        ("log", {"note:mapped to its successor 0729": 1}),
+    ),
+    "old_code_of_split_municipality": (
+        xlsx_case(
+            "k_2019.xlsx",
+            lambda d: d.assign(Kommunenummer=d["Kommunenummer"].where(d.index != 5, "0720")),
+        ),
+        2019,
+        ("log", {ingest.R_SPLIT: 1}),
+    ),
+    "duplicate_with_conflicting_answers": (
+        csv_case(
+            "k_2015.csv",
+            "\n".join(
+                LINES15[:3]
+                + [LINES15[2].replace(";Ja;", ";Nei;", 1).replace("2015002", "2015999")]
+                + LINES15[3:]
+            ),
+        ),
+        2015,
+        ("log", {ingest.R_DUPLICATE: 2}),
+    ),
+    "empty_file": (csv_case("k_2015.csv", ""), 2015, ("error", r"k_2015\.csv: the file is empty")),
+    "header_only": (
+        csv_case("k_2015.csv", LINES15[0] + "\n"),
+        2015,
+        ("error", r"k_2015\.csv: the export has a header but no rows"),
+    ),
+    "excel_title_row_above_header": (
+        xlsx_case("k_2019.xlsx", lambda d: d, title_rows=2),
+        2019,
+        ("log", {"kept": 100}),
+    ),
+    "spss_without_value_labels": (
+        sav_without_labels,
+        2017,
+        ("error", r"kommuneundersokelsen_2017\.sav: the SPSS file carries no value labels"),
+    ),
+    "year_not_in_register": (
+        csv_case("k_2031.csv", TEXT15.replace(".2015 ", ".2031 ")),
+        2031,
+        ("error", r"k_2031\.csv: the register covers 2015-2024, not 2031"),
+    ),
+    "answers_from_another_year_layout": (
+        csv_case("k_2016.csv", TEXT15),
+        2016,
+        (
+            "error",
+            r"k_2016\.csv, row 1: .*match the codebook's 2015 export: is this file from 2015",
+        ),
+    ),
+    "answers_from_another_year_dates": (
+        xlsx_case("k_2020.xlsx", lambda d: d),
+        2020,
+        (
+            "error",
+            r"k_2020\.xlsx, column 'Tidspunkt': \d+ of \d+ answers are dated 2019, but the file name says 2020",
+        ),
+    ),
+    "stray_whitespace_and_case": (
+        csv_case("k_2015.csv", TEXT15.replace(";Ja;", ";  jA ;").replace(";Nei;", "; NEI;")),
+        2015,
+        ("log", {"kept": 113}),
+    ),
+    "duplicate_column_names": (
+        csv_case("k_2015.csv", TEXT15.replace("Rolle", "Status", 1)),
+        2015,
+        ("error", r"row 1: duplicate column name\(s\) \['Status'\]"),
+    ),
+    "blank_municipality": (
+        csv_case("k_2015.csv", with_cell(5, "Kommune", "   ")),
+        2015,
+        ("log", {ingest.R_NO_MUNICIPALITY: 1}),
+    ),
+}
+
+
+def test_corpus_is_large_enough():
+    assert len(CASES) >= 20
+
+
+@pytest.mark.parametrize("case", sorted(CASES), ids=str)
+def test_bad_export(case, tmp_path, reg, codebook):
+    build, year, (kind, expect) = CASES[case]
+    path = build(tmp_path)
+    before = path.read_bytes()
+    if kind == "error":
+        with pytest.raises(ingest.IngestError) as exc:
+            ingest.ingest_year(path, year, codebook, reg)
+        msg = str(exc.value)
+        assert re.search(expect, msg, flags=re.S), msg
+        assert str(path.name) in msg
+    else:
+        res = ingest.ingest_year(path, year, codebook, reg)
+        log = res.log
+        assert (log["outcome"] == "kept").sum() + (log["outcome"] == "excluded").sum() == len(log)
+        assert (log["outcome"] == "kept").sum() == len(res.respondents)
+        for key, n in expect.items():
+            if key == "kept":
+                assert len(res.respondents) == n
+            elif key == "warning":
+                assert any(n in w for w in res.warnings), res.warnings
+            elif key.startswith("note:"):
+                assert log["note"].str.contains(key[5:], regex=False).sum() == n, log[
+                    "note"
+                ].tolist()
+            else:
+                assert (log["reason"] == key).sum() == n, log["reason"].value_counts()
+    assert path.read_bytes() == before  # inputs untouched
+
+
+def test_errors_surface_through_make_report_without_traceback(tmp_path):
+    """A bad delivery stops the build with a message naming the notebook, the cell and the file."""
+    from analysis import build
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    (raw / "kommuneundersokelsen_2015.csv").write_bytes(
+        with_cell(3, "Digitalisering i handlingsplan", "Kanskje").encode("cp1252")
+    )
+    with pytest.raises(build.BuildError) as exc:
+        build.build(
+            raw_dir=raw,
+            codebook=config.CODEBOOK_PATH,
+            reports_dir=tmp_path / "reports",
+            processed_dir=tmp_path / "processed",
+            register_snapshot=None,
+            medium=5000,
+            large=20000,
+        )
+    msg = str(exc.value)
+    assert "01_ingest.ipynb failed in cell" in msg and "IngestError" in msg and "Kanskje" in msg
+    assert "kept at" in msg
+
+
+def _read(p: Path) -> bytes:
+    return io.BytesIO(p.read_bytes()).getvalue()
