@@ -25,3 +25,22 @@ def codebook():
 @pytest.fixture(scope="session")
 def ingested(reg, codebook):
     return ingest.ingest_all(config.RAW_DIR, codebook, reg, config.SizeThresholds())
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory):
+    """The whole barometer built from the demo: every year, the pooled report and the index."""
+    from analysis import build
+
+    out = tmp_path_factory.mktemp("site")
+    build.build(
+        raw_dir=config.RAW_DIR,
+        codebook=config.CODEBOOK_PATH,
+        reports_dir=out / "reports",
+        processed_dir=out / "processed",
+        register_snapshot=None,
+        medium=5000,
+        large=20000,
+        lang="nb",
+    )
+    return out / "reports"

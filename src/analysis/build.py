@@ -102,13 +102,78 @@ def run_notebook(name: str, out_ipynb: Path, params: dict) -> None:
         ) from None
 
 
-def write_page(executed: Path, out_dir: Path, title: str, prov: dict, lang: str, nav: str) -> None:
-    """Render reviewer (no code) and analyst (with code) pages of an executed notebook."""
+PAGE_LABELS = {
+    "summary": {"nb": "Sammendrag", "en": "Summary", "file": "index.html"},
+    "descriptives": {"nb": "Beskrivende tall", "en": "Descriptives", "file": "beskrivende.html"},
+    "regressions": {"nb": "Regresjoner", "en": "Regressions", "file": "regresjoner.html"},
+    "methods": {"nb": "Metodevedlegg", "en": "Methods appendix", "file": "metode.html"},
+}
+
+
+def site_nav(
+    pages: list[str], current: str, lang: str, extra: list[tuple[str, str]], results: bool = True
+) -> str:
+    """Navigation between the pages of a report, the index and related reports."""
+    up = "Alle år" if lang == "nb" else "All years"
+    links = [f'<a href="../index.html">{up}</a>']
+    for p in pages:
+        lbl, f = PAGE_LABELS[p][lang], PAGE_LABELS[p]["file"]
+        links.append(
+            f'<a href="{f}" aria-current="page"><strong>{lbl}</strong></a>'
+            if p == current
+            else f'<a href="{f}">{lbl}</a>'
+        )
+    code = "Med kode (analytikere)" if lang == "nb" else "With code (analysts)"
+    links.append(
+        f'<a href="analyst.html">{code}</a>'
+        if current != "analyst"
+        else f'<a href="analyst.html" aria-current="page"><strong>{code}</strong></a>'
+    )
+    links += [f'<a href="{href}">{html.escape(lbl)}</a>' for lbl, href in extra]
+    if results:
+        links.append('<a href="results.csv">results.csv</a>')
+    aria = "Sider i rapporten" if lang == "nb" else "Report pages"
+    return f'<nav aria-label="{aria}">' + " · ".join(links) + "</nav>"
+
+
+def write_page(
+    executed: Path,
+    out_dir: Path,
+    title: str,
+    prov: dict,
+    lang: str,
+    extra_links: list[tuple[str, str]] | None = None,
+) -> None:
+    """Render a small site from an executed notebook: one page per ``page:`` tag (no code),
+    plus ``analyst.html`` with code, and ``provenance.json``."""
     build_time = datetime.now(UTC).isoformat(timespec="seconds")
     footer = report.provenance_footer(prov, build_time, lang)
-    for fname, with_code in (("index.html", False), ("analyst.html", True)):
-        body = report.notebook_body(executed, with_code=with_code)
-        (out_dir / fname).write_text(report.page(title, body, lang, nav, footer), encoding="utf-8")
+    pages = report.notebook_pages(executed)
+    extra = extra_links or []
+    has_results = (out_dir / "results.csv").is_file()
+    if pages:
+        for p in pages:
+            body = report.notebook_body(executed, with_code=False, page=p)
+            sub = f"{title}: {PAGE_LABELS[p][lang]}" if p != "summary" else title
+            if "<h1" not in body:
+                body = f"<h1>{html.escape(sub)}</h1>\n" + body
+            (out_dir / PAGE_LABELS[p]["file"]).write_text(
+                report.page(sub, body, lang, site_nav(pages, p, lang, extra, has_results), footer),
+                encoding="utf-8",
+            )
+    else:
+        body = report.notebook_body(executed, with_code=False)
+        nav = site_nav([], "", lang, extra, has_results)
+        (out_dir / "index.html").write_text(
+            report.page(title, body, lang, nav, footer), encoding="utf-8"
+        )
+    body = report.notebook_body(executed, with_code=True)
+    (out_dir / "analyst.html").write_text(
+        report.page(
+            title, body, lang, site_nav(pages, "analyst", lang, extra, has_results), footer
+        ),
+        encoding="utf-8",
+    )
     (out_dir / "provenance.json").write_text(
         json.dumps(prov, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
     )
@@ -215,7 +280,8 @@ def build(
         run_notebook("01_ingest.ipynb", nb_out, ingest_params)
         prov = report.provenance(ingest_params, inputs)
         title = "Innlesing og rensing" if lang == "nb" else "Ingest and cleaning"
-        write_page(nb_out, staging, title, prov, lang, '<nav><a href="../index.html">↑</a></nav>')
+        nav_extra: list[tuple[str, str]] = []
+        write_page(nb_out, staging, title, prov, lang, nav_extra)
         (staging / KEY_FILE).write_text(key + "\n")
         _replace_dir(staging, target)
         processed_key.write_text(key + "\n")
@@ -243,7 +309,12 @@ def build(
         _copy_results(res_dir, staging)
         prov = report.provenance(params, inputs)
         title = f"Kommunebarometeret {year}" if lang == "nb" else f"Municipal barometer {year}"
-        write_page(nb_out, staging, title, prov, lang, '<nav><a href="../index.html">↑</a></nav>')
+        nav_extra = (
+            [("Utvikling over år" if lang == "nb" else "Trends", "../pooled/index.html")]
+            if len(all_years) >= 2
+            else []
+        )
+        write_page(nb_out, staging, title, prov, lang, nav_extra)
         if not (staging / "results.csv").is_file():
             raise BuildError(f"notebook 10_year.ipynb for {year} wrote no results.csv")
         (staging / KEY_FILE).write_text(key + "\n")
@@ -269,9 +340,7 @@ def build(
                 if lang == "nb"
                 else "Municipal barometer: trends and pooled analysis"
             )
-            write_page(
-                nb_out, staging, title, prov, lang, '<nav><a href="../index.html">↑</a></nav>'
-            )
+            write_page(nb_out, staging, title, prov, lang)
             (staging / KEY_FILE).write_text(key + "\n")
             _replace_dir(staging, target)
             done.append("pooled: built")

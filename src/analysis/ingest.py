@@ -813,6 +813,20 @@ def run_ingest(
             "codebook": sha256_file(Path(codebook_path)),
         },
         "delivery": delivery_info(raw_dir),
+        "accounting": {
+            str(int(r["year"])): {
+                "raw_rows": int(r["raw_rows"]),
+                "kept": int(r["kept"]),
+                "excluded": int(r.get("excluded", 0)),
+                "reasons": "; ".join(
+                    f"{x.reason}: {x.rows}"
+                    for x in exclusion_summary(res.log).itertuples()
+                    if x.year == r["year"]
+                )
+                or "none",
+            }
+            for r in acc.to_dict("records")
+        },
         "warnings": res.warnings,
         "years": sorted(int(y) for y in res.respondents["year"].unique()),
         "thresholds": [thresholds.medium, thresholds.large],

@@ -11,7 +11,10 @@ import pandas as pd  # noqa: E402
 from analysis import config  # noqa: E402
 from analysis.tables import suppress  # noqa: E402
 
-OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000"]
+#: Colour-blind-safe colours (Okabe-Ito and Paul Tol), each with at least 3:1 contrast against
+#: white (WCAG 1.4.11, non-text contrast); lines also differ by marker.
+PALETTE = ["#0072B2", "#D55E00", "#117733", "#882255", "#332288", "#999933", "#AA4499", "#000000"]
+OKABE_ITO = PALETTE  # kept for callers of the earlier name
 
 
 def share_by_class_figure(

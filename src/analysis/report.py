@@ -204,19 +204,31 @@ def fmt_ci(lo: float, hi: float, lang: str = "nb", pct: bool = True, decimals: i
     return f"[{f(lo)}{sep}{f(hi)}]"
 
 
+#: Text/background colour pairs of the pages (a test checks WCAG AA contrast >= 4.5:1).
+COLOURS = {
+    "text": ("#1a1a1a", "#ffffff"),
+    "heading": ("#0b2e4f", "#ffffff"),
+    "link": ("#0b4f8a", "#ffffff"),
+    "table_head": ("#1a1a1a", "#eef2f6"),
+    "notice": ("#1a1a1a", "#fff4e5"),
+    "provenance": ("#333333", "#ffffff"),
+    "code": ("#333333", "#f6f6f6"),
+}
 PAGE_CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;
- max-width:62rem;margin:0 auto;padding:1rem 1.5rem 3rem;color:#1a1a1a;background:#fff;line-height:1.5}
+ max-width:62rem;margin:0 auto;padding:1rem 1.5rem 3rem;color:#1a1a1a;background:#ffffff;line-height:1.5}
 h1,h2,h3{line-height:1.25;color:#0b2e4f} a{color:#0b4f8a}
 table{border-collapse:collapse;margin:1rem 0;font-variant-numeric:tabular-nums;font-size:.92rem}
-th,td{border:1px solid #c8c8c8;padding:.3rem .55rem;text-align:right;vertical-align:top}
-th{background:#eef2f6;text-align:left} td:first-child{text-align:left}
+caption{text-align:left;font-weight:600;padding:.3rem 0}
+th,td{border:1px solid #767676;padding:.3rem .55rem;text-align:right;vertical-align:top}
+th{background:#eef2f6;color:#1a1a1a;text-align:left} td:first-child{text-align:left}
 img{max-width:100%;height:auto}
-.notice{border-left:6px solid #b35806;background:#fff4e5;padding:.6rem 1rem;margin:1rem 0}
-.provenance{font-size:.82rem;color:#333;border-top:1px solid #ccc;margin-top:3rem}
-.provenance pre{white-space:pre-wrap;font-size:.78rem;background:#f6f6f6;padding:.5rem}
-nav{font-size:.9rem;margin-bottom:1rem}
-.jp-OutputArea-output pre, .output_text pre{white-space:pre-wrap}
+.notice{border-left:6px solid #b35806;background:#fff4e5;color:#1a1a1a;padding:.6rem 1rem;margin:1rem 0}
+.provenance{font-size:.82rem;color:#333333;border-top:1px solid #767676;margin-top:3rem}
+.provenance pre, pre{white-space:pre-wrap;font-size:.78rem;background:#f6f6f6;color:#333333;padding:.5rem}
+nav{font-size:.95rem;margin-bottom:1rem;line-height:2}
+a:focus{outline:3px solid #b35806;outline-offset:2px}
+.skip{position:absolute;left:-999px} .skip:focus{left:1rem;top:1rem;background:#fff;padding:.3rem}
 """
 
 
@@ -226,7 +238,8 @@ def page(title: str, body: str, lang: str = "nb", nav: str = "", footer: str = "
         f'<!DOCTYPE html>\n<html lang="{lang}">\n<head>\n<meta charset="utf-8">\n'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{html.escape(title)}</title>\n<style>{PAGE_CSS}</style>\n</head>\n<body>\n"
-        f"{nav}\n<main>\n{body}\n</main>\n{footer}\n</body>\n</html>\n"
+        + f'<a class="skip" href="#main">{"Hopp til innhold" if lang == "nb" else "Skip to content"}</a>\n'
+        f'{nav}\n<main id="main">\n{body}\n</main>\n{footer}\n</body>\n</html>\n'
     )
 
 
@@ -242,12 +255,26 @@ def provenance_footer(prov: dict, build_time: str, lang: str = "nb") -> str:
     )
 
 
-def notebook_body(executed: Path, with_code: bool = False) -> str:
-    """HTML body of an executed notebook (nbconvert ``basic`` template, images embedded)."""
+def notebook_pages(executed: Path) -> list[str]:
+    """Page names of a notebook's cells (tags ``page:<name>``), in order of first appearance."""
+    import nbformat
+
+    nb = nbformat.read(str(executed), as_version=4)
+    names = [t[5:] for c in nb.cells for t in c.metadata.get("tags", []) if t.startswith("page:")]
+    return list(dict.fromkeys(names))
+
+
+def notebook_body(executed: Path, with_code: bool = False, page: str | None = None) -> str:
+    """HTML body of an executed notebook (nbconvert ``basic`` template, images embedded).
+
+    With ``page``, only the cells tagged ``page:<page>``.
+    """
     import nbformat
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(str(executed), as_version=4)
+    if page is not None:
+        nb.cells = [c for c in nb.cells if f"page:{page}" in c.metadata.get("tags", [])]
     nb.cells = (
         [
             c

@@ -318,8 +318,13 @@ def response(ctx: Context) -> str:
             "basisvekt N/n i hver størrelsesklasse, deretter raking til registerets antall kommuner etter "
             "størrelse og landsdel."
         )
+        method_nb = (
+            "raket til registerets antall kommuner etter størrelse og landsdel (svy)"
+            if sm["raked_on_region"]
+            else "poststratifisert etter størrelsesklasse (landsdel utelatt: for få svar i en landsdel)"
+        )
         diag = (
-            f"Vektmetode: {w.method}. Vektene varierer fra {fmt_num(sm['weight_min'], 2, lang)} til "
+            f"Vektmetode: {method_nb}. Vektene varierer fra {fmt_num(sm['weight_min'], 2, lang)} til "
             f"{fmt_num(sm['weight_max'], 2, lang)}. Kish effektivt utvalg: {fmt_num(sm['kish_n_eff'], 1, lang)} av "
             f"{sm['n']} (designeffekt av ulike vekter {fmt_num(sm['kish_deff'], 2, lang)}). Designeffekter (deff) for "
             + "; ".join(
