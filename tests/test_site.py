@@ -261,3 +261,24 @@ def test_every_page_in_a_real_browser(site):
             page.close()
         browser.close()
     assert problems == [], problems[:10]
+
+
+def test_methods_appendix_accounts_for_every_row(site):
+    import json
+
+    truth = json.loads((config.DEMO_TRUTH_DIR / "parameters.json").read_text())["years"]
+    for y in YEARS:
+        text = (site / str(y) / "metode.html").read_text()
+        raw = truth[str(y)]["raw_rows"]
+        m = re.search(rf"Radregnskap {y}: (\d+) rader i rådata, (\d+) beholdt, (\d+) utelatt", text)
+        assert m, y
+        assert int(m.group(1)) == raw == int(m.group(2)) + int(m.group(3))
+        assert "Frafall på enkeltspørsmål" in text and "Svar og vekting" in text
+
+
+def test_inputs_untouched_by_a_full_build(site):
+    from analysis.register import read_checksums, sha256_file, verify_snapshot
+
+    verify_snapshot(config.default_register_snapshot())  # raises if the snapshot changed
+    for name, digest in read_checksums(config.RAW_DIR / "MANIFEST.sha256").items():
+        assert sha256_file(config.RAW_DIR / name) == digest
