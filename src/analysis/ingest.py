@@ -902,12 +902,14 @@ def correction_summary(log: pd.DataFrame) -> pd.DataFrame:
     kept = log[(log["outcome"] == "kept") & (log["note"].fillna("") != "")]
     kind = np.select(
         [
+            kept["note"].str.contains("mapped to its successor"),
             kept["note"].str.contains("zero-padded"),
             kept["note"].str.contains("approximately"),
             kept["note"].str.contains("matched"),
             kept["note"].str.contains("points to"),
         ],
         [
+            "old name or code mapped to successor",
             "municipality number zero-padded",
             "municipality name matched approximately",
             "municipality name variant matched",

@@ -275,6 +275,8 @@ def notebook_body(executed: Path, with_code: bool = False, page: str | None = No
     nb = nbformat.read(str(executed), as_version=4)
     if page is not None:
         nb.cells = [c for c in nb.cells if f"page:{page}" in c.metadata.get("tags", [])]
+    if not with_code:
+        nb.cells = [c for c in nb.cells if "analyst-only" not in c.metadata.get("tags", [])]
     nb.cells = (
         [
             c

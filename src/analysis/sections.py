@@ -1049,8 +1049,28 @@ def pooled_regression_section(ctx: Context) -> str:
 # ---------------------------------------------------------------- ingest report
 
 
-def ingest_report(result: ingest.IngestResult, synthetic: bool, lang: str = NB) -> str:
+REASONS_NB = {
+    ingest.R_NO_MUNICIPALITY: "ingen kommune oppgitt",
+    ingest.R_UNKNOWN_NUMBER: "kommunenummer ikke gyldig i undersøkelsesåret",
+    ingest.R_UNKNOWN_NAME: "kommunenavn finnes ikke i årets register",
+    ingest.R_AMBIGUOUS_NAME: "kommunenavn passer på flere kommuner",
+    ingest.R_SPLIT: "kommunen ble delt: etterfølger uklar",
+    ingest.R_EMPTY: "ingen svar på spørsmålene",
+    ingest.R_DUPLICATE: "dobbelt innsending for kommunen",
+    "municipality number zero-padded": "kommunenummer fylt ut med ledende null",
+    "municipality name matched approximately": "kommunenavn tilnærmet gjenkjent",
+    "municipality name variant matched": "variant av kommunenavn gjenkjent",
+    "name and number disagree (number kept)": "navn og nummer spriker (nummer brukt)",
+    "old name or code mapped to successor": "gammelt navn/nummer ført til etterfølger",
+    "other": "annet",
+}
+
+
+def ingest_report(
+    result: ingest.IngestResult, synthetic: bool, lang: str = NB, codebook: Codebook | None = None
+) -> str:
     """Row accounting, exclusions and corrections (counts only), item non-response."""
+    tr = (lambda x: REASONS_NB.get(x, x)) if lang == NB else (lambda x: x)  # noqa: E731
     acc = result.accounting()
     acc = acc.reindex(columns=["year", "raw_rows", "kept", "excluded"], fill_value=0)
     acc.columns = {
@@ -1058,13 +1078,46 @@ def ingest_report(result: ingest.IngestResult, synthetic: bool, lang: str = NB) 
         EN: ["Year", "Raw rows", "Kept", "Excluded"],
     }[lang]
     ex = ingest.exclusion_summary(result.log)
+    ex = pd.DataFrame(
+        {
+            ("År" if lang == NB else "Year"): ex["year"],
+            ("Årsak" if lang == NB else "Reason"): [tr(r) for r in ex["reason"]],
+            ("Rader" if lang == NB else "Rows"): ex["rows"],
+        }
+    )
     co = ingest.correction_summary(result.log)
+    co = pd.DataFrame(
+        {
+            ("År" if lang == NB else "Year"): co["year"],
+            ("Korrigering" if lang == NB else "Correction"): [tr(r) for r in co["correction"]],
+            ("Rader" if lang == NB else "Rows"): co["rows"],
+        }
+    )
+    im = result.item_missing
+    lab = (lambda v: tables.var_label(codebook, v, lang)) if codebook else (lambda v: v)  # noqa: E731
+    im = pd.DataFrame(
+        {
+            ("År" if lang == NB else "Year"): im["year"],
+            ("Spørsmål" if lang == NB else "Question"): [lab(v) for v in im["variable"]],
+            ("Gyldige svar" if lang == NB else "Valid"): im["valid"],
+            ("Vet ikke" if lang == NB else "Don't know"): im["dont_know"],
+            ("Blank" if lang == NB else "Blank"): im["blank"],
+        }
+    )
     h1 = (
         "Innlesing og rensing av rådata" if lang == NB else "Ingest and cleaning of the raw exports"
+    )
+    intro = (
+        "Hver rad i rådata er enten beholdt eller utelatt med en årsak; korrigeringer er logget. Tabellene viser "
+        "bare antall. Den fullstendige renseloggen (med radnummer) ligger i data/processed og publiseres ikke."
+        if lang == NB
+        else "Every raw row is either kept or excluded with a reason; corrections are logged. The tables show counts "
+        "only. The full cleaning log (with row numbers) stays in data/processed and is not published."
     )
     parts = [
         f"<h1>{h1}</h1>",
         notice(synthetic, lang),
+        f"<p>{esc(intro)}</p>",
         "<h2>" + ("Radregnskap" if lang == NB else "Row accounting") + "</h2>",
         tables.to_html(acc),
         "<h2>"
@@ -1074,7 +1127,7 @@ def ingest_report(result: ingest.IngestResult, synthetic: bool, lang: str = NB) 
         "<h2>" + ("Korrigeringer" if lang == NB else "Corrections") + "</h2>",
         tables.to_html(co),
         "<h2>" + ("Frafall på spørsmål" if lang == NB else "Item non-response") + "</h2>",
-        tables.to_html(result.item_missing),
+        tables.to_html(im),
     ]
     if result.warnings:
         parts.append(
