@@ -8,7 +8,6 @@ The cases are built from the committed demo exports by small, explicit mutations
 
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -301,7 +300,3 @@ def test_errors_surface_through_make_report_without_traceback(tmp_path):
     msg = str(exc.value)
     assert "01_ingest.ipynb failed in cell" in msg and "IngestError" in msg and "Kanskje" in msg
     assert "kept at" in msg
-
-
-def _read(p: Path) -> bytes:
-    return io.BytesIO(p.read_bytes()).getvalue()

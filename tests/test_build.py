@@ -10,11 +10,10 @@ import pytest
 from analysis import build, config
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    out = tmp_path_factory.mktemp("build")
-    log = build.build(
-        raw_dir=config.RAW_DIR,
+def small_build(out, raw=config.RAW_DIR):
+    """Ingest and the 2019 report with non-default thresholds (4 000 / 25 000) into ``out``."""
+    return build.build(
+        raw_dir=raw,
         codebook=config.CODEBOOK_PATH,
         reports_dir=out / "reports",
         processed_dir=out / "processed",
@@ -24,6 +23,12 @@ def built(tmp_path_factory):
         lang="nb",
         years=[2019],
     )
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    out = tmp_path_factory.mktemp("build")
+    log = small_build(out)
     return out, log
 
 
@@ -70,17 +75,7 @@ def test_build_writes_pages_results_and_index(built):
 
 def test_rerun_is_up_to_date(built):
     out, _ = built
-    log = build.build(
-        raw_dir=config.RAW_DIR,
-        codebook=config.CODEBOOK_PATH,
-        reports_dir=out / "reports",
-        processed_dir=out / "processed",
-        register_snapshot=None,
-        medium=4000,
-        large=25000,
-        lang="nb",
-        years=[2019],
-    )
+    log = small_build(out)
     assert log == ["ingest: up to date", "2019: up to date"]
 
 
@@ -118,17 +113,7 @@ def test_two_builds_from_clean_publish_identical_numbers(built):
     }
     shutil.rmtree(out / "reports")
     shutil.rmtree(out / "processed")
-    build.build(
-        raw_dir=config.RAW_DIR,
-        codebook=config.CODEBOOK_PATH,
-        reports_dir=out / "reports",
-        processed_dir=out / "processed",
-        register_snapshot=None,
-        medium=4000,
-        large=25000,
-        lang="nb",
-        years=[2019],
-    )
+    small_build(out)
     second = {
         **{("r",) + k.parts: v for k, v in _snapshot(out / "reports").items()},
         **{("p",) + k.parts: v for k, v in _snapshot(out / "processed").items()},
@@ -149,17 +134,7 @@ def test_failed_build_leaves_last_good_reports_intact(built, tmp_path):
     raw.mkdir()
     (raw / "kommuneundersokelsen_2019.csv").write_bytes(b"Kommune;Status\nOslo;Fullf\xf8rt\n")
     with pytest.raises(build.BuildError, match=r"01_ingest.ipynb failed in cell \d+ \(IngestError"):
-        build.build(
-            raw_dir=raw,
-            codebook=config.CODEBOOK_PATH,
-            reports_dir=out / "reports",
-            processed_dir=out / "processed",
-            register_snapshot=None,
-            medium=4000,
-            large=25000,
-            lang="nb",
-            years=[2019],
-        )
+        small_build(out, raw)
     assert _snapshot(out / "reports") == before
     assert _snapshot(out / "processed") == processed_before
     assert (config.BUILD_DIR / "failed" / "01_ingest.ipynb").is_file()

@@ -259,31 +259,49 @@ def build(
         "large_threshold": large,
         "lang": lang,
     }
+    executed_dir = config.BUILD_DIR / "executed"
+
+    def render(
+        name: str,
+        notebook: str,
+        executed: str,
+        params: dict,
+        key: str,
+        title: str,
+        nav_extra: list[tuple[str, str]],
+        with_results: bool,
+    ) -> None:
+        """Run one notebook into a staging folder and move the finished site into place."""
+        staging = reports_dir / f".staging-{name}-{os.getpid()}"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        nb_out = executed_dir / executed
+        run_params = dict(params)
+        if with_results:
+            res_dir = _fresh_dir(config.BUILD_DIR / "results" / name)
+            run_params["output_dir"] = rel(res_dir)
+        run_notebook(notebook, nb_out, run_params)
+        if with_results:
+            _copy_results(res_dir, staging)
+            if not (staging / "results.csv").is_file():
+                raise BuildError(f"notebook {notebook} ({name}) wrote no results.csv")
+        write_page(nb_out, staging, title, report.provenance(params, inputs), lang, nav_extra)
+        (staging / KEY_FILE).write_text(key + "\n")
+        _replace_dir(staging, reports_dir / name)
+
+    nb = lang == "nb"
     # 1. ingest
     ingest_params = {**common, "raw_dir": rel(raw_dir)}
-    ingest_params.pop("codebook")
-    ingest_params["codebook"] = rel(codebook)
     key = build_key({"inputs": inputs, "code": code, "params": ingest_params})
-    target = reports_dir / "ingest"
-    executed_dir = config.BUILD_DIR / "executed"
     processed_key = processed_dir / KEY_FILE
     processed_fresh = (
         (processed_dir / ingest.META_FILE).is_file()
         and processed_key.is_file()
         and processed_key.read_text().strip() == key
     )
-    if force or not _is_fresh(target, key) or not processed_fresh:
-        staging = reports_dir / f".staging-ingest-{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        nb_out = executed_dir / "01_ingest.ipynb"
-        run_notebook("01_ingest.ipynb", nb_out, ingest_params)
-        prov = report.provenance(ingest_params, inputs)
-        title = "Innlesing og rensing" if lang == "nb" else "Ingest and cleaning"
-        nav_extra: list[tuple[str, str]] = []
-        write_page(nb_out, staging, title, prov, lang, nav_extra)
-        (staging / KEY_FILE).write_text(key + "\n")
-        _replace_dir(staging, target)
+    if force or not _is_fresh(reports_dir / "ingest", key) or not processed_fresh:
+        title = "Innlesing og rensing" if nb else "Ingest and cleaning"
+        render("ingest", "01_ingest.ipynb", "01_ingest.ipynb", ingest_params, key, title, [], False)
         processed_key.write_text(key + "\n")
         done.append("ingest: built")
     else:
@@ -291,58 +309,45 @@ def build(
     meta = json.loads((processed_dir / ingest.META_FILE).read_text(encoding="utf-8"))
     all_years = meta["years"]
     synthetic = bool(meta.get("delivery", {}).get("synthetic", False))
+    # 2. one report per survey year
+    trends_link = (
+        [("Utvikling over år" if nb else "Trends", "../pooled/index.html")]
+        if len(all_years) >= 2
+        else []
+    )
     for year in years or all_years:
         if year not in all_years:
             raise BuildError(f"no respondents for {year}; the data has {all_years}")
         params = {**common, "year": year}
         key = build_key({"inputs": inputs, "code": code, "params": params})
-        target = reports_dir / str(year)
-        if not force and _is_fresh(target, key):
+        if not force and _is_fresh(reports_dir / str(year), key):
             done.append(f"{year}: up to date")
             continue
-        staging = reports_dir / f".staging-{year}-{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        nb_out = executed_dir / f"10_year_{year}.ipynb"
-        res_dir = _fresh_dir(config.BUILD_DIR / "results" / str(year))
-        run_notebook("10_year.ipynb", nb_out, {**params, "output_dir": rel(res_dir)})
-        _copy_results(res_dir, staging)
-        prov = report.provenance(params, inputs)
-        title = f"Kommunebarometeret {year}" if lang == "nb" else f"Municipal barometer {year}"
-        nav_extra = (
-            [("Utvikling over år" if lang == "nb" else "Trends", "../pooled/index.html")]
-            if len(all_years) >= 2
-            else []
+        title = f"Kommunebarometeret {year}" if nb else f"Municipal barometer {year}"
+        render(
+            str(year),
+            "10_year.ipynb",
+            f"10_year_{year}.ipynb",
+            params,
+            key,
+            title,
+            trends_link,
+            True,
         )
-        write_page(nb_out, staging, title, prov, lang, nav_extra)
-        if not (staging / "results.csv").is_file():
-            raise BuildError(f"notebook 10_year.ipynb for {year} wrote no results.csv")
-        (staging / KEY_FILE).write_text(key + "\n")
-        _replace_dir(staging, target)
         done.append(f"{year}: built")
+    # 3. trends and pooled models over all years (full builds only)
     if len(all_years) >= 2 and not years:
         params = {**common}
         key = build_key({"inputs": inputs, "code": code, "params": params, "years": all_years})
-        target = reports_dir / "pooled"
-        if not force and _is_fresh(target, key):
+        if not force and _is_fresh(reports_dir / "pooled", key):
             done.append("pooled: up to date")
         else:
-            staging = reports_dir / f".staging-pooled-{os.getpid()}"
-            shutil.rmtree(staging, ignore_errors=True)
-            staging.mkdir(parents=True)
-            nb_out = executed_dir / "20_pooled.ipynb"
-            res_dir = _fresh_dir(config.BUILD_DIR / "results" / "pooled")
-            run_notebook("20_pooled.ipynb", nb_out, {**params, "output_dir": rel(res_dir)})
-            _copy_results(res_dir, staging)
-            prov = report.provenance(params, inputs)
             title = (
                 "Kommunebarometeret: utvikling og samlet analyse"
-                if lang == "nb"
+                if nb
                 else "Municipal barometer: trends and pooled analysis"
             )
-            write_page(nb_out, staging, title, prov, lang)
-            (staging / KEY_FILE).write_text(key + "\n")
-            _replace_dir(staging, target)
+            render("pooled", "20_pooled.ipynb", "20_pooled.ipynb", params, key, title, [], True)
             done.append("pooled: built")
     write_index(reports_dir, all_years, synthetic, lang, pooled=(reports_dir / "pooled").is_dir())
     return done
