@@ -50,10 +50,10 @@ test: $(STAMP) ## Run lint and the test suite
 
 lint: $(STAMP) ## ruff check and format check
 	$(VENV)/bin/ruff check src tests scripts
-	$(VENV)/bin/ruff format --check src tests
+	$(VENV)/bin/ruff format --check src tests scripts
 
 format: $(STAMP) ## Format the code with ruff
-	$(VENV)/bin/ruff format src tests
+	$(VENV)/bin/ruff format src tests scripts
 
 lab: $(STAMP) ## Open JupyterLab on the project (project kernel)
 	$(VENV)/bin/jupyter lab --notebook-dir=.
@@ -70,4 +70,5 @@ lock: ## Re-resolve requirements.lock from pyproject.toml and regenerate environ
 	$(PY) scripts/sync_environment.py
 
 clean: ## Remove built reports, processed data and executed notebooks
-	rm -rf $(REPORTS_DIR)/*/ $(REPORTS_DIR)/index.html $(PROCESSED_DIR)/* build/
+	rm -rf $(REPORTS_DIR)/*/ $(REPORTS_DIR)/index.html $(REPORTS_DIR)/.staging-* build/
+	find $(PROCESSED_DIR) -mindepth 1 ! -name README.md -delete

@@ -41,9 +41,17 @@ def replicate(reg, year: int, seed: int, th: config.SizeThresholds) -> list[dict
             c = fit(d, outcome, "M1").coefficients.set_index("term")
             for term, key in TERMS.items():
                 true = truth[outcome][key]
-                rows.append({"seed": seed, "outcome": outcome, "kind": kind, "term": term,
-                             "estimate": c.loc[term, "coef"], "true": true,
-                             "covered": bool(c.loc[term, "ci_low"] <= true <= c.loc[term, "ci_high"])})
+                rows.append(
+                    {
+                        "seed": seed,
+                        "outcome": outcome,
+                        "kind": kind,
+                        "term": term,
+                        "estimate": c.loc[term, "coef"],
+                        "true": true,
+                        "covered": bool(c.loc[term, "ci_low"] <= true <= c.loc[term, "ci_high"]),
+                    }
+                )
     return rows
 
 
@@ -61,8 +69,11 @@ def main() -> None:
         rows += replicate(reg, a.year, seed, th)
     df = pd.DataFrame(rows)
     g = df.groupby(["outcome", "kind", "term"])
-    summary = g.agg(coverage=("covered", "mean"), reps=("covered", "size"),
-                    mean_bias=("estimate", lambda s: float(np.mean(s - df.loc[s.index, "true"])))).reset_index()
+    summary = g.agg(
+        coverage=("covered", "mean"),
+        reps=("covered", "size"),
+        mean_bias=("estimate", lambda s: float(np.mean(s - df.loc[s.index, "true"]))),
+    ).reset_index()
     summary["mc_se"] = np.sqrt(summary["coverage"] * (1 - summary["coverage"]) / summary["reps"])
     print(summary.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     print(f"{a.reps} replicates in {time.time() - t0:.0f} s")
