@@ -205,3 +205,26 @@ def test_interrupted_build_recovers(tmp_path):
     )
     res = pd.read_csv(tmp_path / "r" / "2019" / "results.csv")
     assert len(res) > 100 and (tmp_path / "r" / "index.html").is_file()
+
+
+def test_missing_codebook_is_a_clear_error(tmp_path):
+    import subprocess
+    import sys
+
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "analysis.build",
+            "--codebook",
+            str(tmp_path / "nope.yml"),
+            "--reports-dir",
+            str(tmp_path / "r"),
+            "--processed-dir",
+            str(tmp_path / "p"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 1
+    assert "codebook" in r.stderr and "nope.yml" in r.stderr and "Traceback" not in r.stderr

@@ -238,6 +238,8 @@ def build(
     reg_dir = register_snapshot or config.default_register_snapshot()
     if reg_dir is None:
         raise BuildError("no register snapshot: set REGISTER_SNAPSHOT")
+    if not Path(codebook).is_file():
+        raise BuildError(f"codebook {codebook} not found; pass CODEBOOK=<path to codebook.yml>")
     reg_sums = register.verify_snapshot(reg_dir)
     raw_sums = ingest.verify_manifest(raw_dir)
     inputs = {
