@@ -21,7 +21,7 @@ export REGISTER_SNAPSHOT
 
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv report test lint format lab demo-data fetch-register lock clean
+.PHONY: help venv report test lint format lab i18n demo-data fetch-register lock clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[1m%-16s\033[0m %s\n", $$1, $$2}'
@@ -32,8 +32,8 @@ $(STAMP): requirements.lock pyproject.toml
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION) \
 	  && VIRTUAL_ENV=$(VENV) $(VENV)/bin/uv pip sync --quiet requirements.lock \
 	  || $(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
-	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e . \
-	  || VIRTUAL_ENV=$(VENV) $(VENV)/bin/uv pip install --quiet --no-deps -e .
+	VIRTUAL_ENV=$(VENV) $(VENV)/bin/uv pip install --quiet --no-deps -e . 2>/dev/null \
+	  || $(VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	$(PY) -m ipykernel install --sys-prefix --name kommunebarometer --display-name "Python (kommunebarometer)" >/dev/null
 	touch $@
 
@@ -58,8 +58,11 @@ format: $(STAMP) ## Format the code with ruff
 lab: $(STAMP) ## Open JupyterLab on the project (project kernel)
 	$(VENV)/bin/jupyter lab --notebook-dir=.
 
+i18n: $(STAMP) ## Add new Bokmål texts to the English message catalog (then translate them)
+	$(PY) scripts/i18n_extract.py
+
 demo-data: $(STAMP) ## Regenerate the synthetic demo exports in data/raw (deliberate change)
-	$(PY) -m analysis.demo
+	$(PY) -m demo
 
 fetch-register: $(STAMP) ## Fetch the register from SSB's APIs into data/external/ssb_register
 	$(PY) -c "from analysis import ssb, config; ssb.fetch_register(config.EXTERNAL_DIR / 'ssb_register', list(range(2015, 2025)))"
@@ -70,5 +73,5 @@ lock: ## Re-resolve requirements.lock from pyproject.toml and regenerate environ
 	$(PY) scripts/sync_environment.py
 
 clean: ## Remove built reports, processed data and executed notebooks
-	rm -rf $(REPORTS_DIR)/*/ $(REPORTS_DIR)/index.html $(REPORTS_DIR)/.staging-* build/
+	rm -rf $(REPORTS_DIR)/*/ $(REPORTS_DIR)/index.html $(REPORTS_DIR)/results_dictionary.csv $(REPORTS_DIR)/.staging-* build/
 	find $(PROCESSED_DIR) -mindepth 1 ! -name README.md -delete

@@ -18,9 +18,11 @@ import time
 
 import numpy as np
 import pandas as pd
+import statsmodels.formula.api as smf
 
-from analysis import config, demo, derive, models, weights
+from analysis import config, derive, models, weights
 from analysis.register import load_register
+from demo import generate as demo
 
 OUTCOMES = ("etterutdanning_ikt", "barriere_endringsvilje", "evaluerer_effekt")
 TERMS = {"ln_pop_c": "b_log_population", "cri_c": "b_change_resistance_index"}
@@ -37,8 +39,16 @@ def replicate(reg, year: int, seed: int, th: config.SizeThresholds) -> list[dict
     d = weights.weight_year(d, reg.year(year), th).data
     rows = []
     for outcome in OUTCOMES:
-        for kind, fit in (("design", models.fit_design), ("model", models.fit_model)):
-            c = fit(d, outcome, "M1").coefficients.set_index("term")
+        formula = f"{outcome} ~ ln_pop_c + cri_c"
+        complete = d.dropna(subset=[outcome, "ln_pop_c", "cri_c"])
+        fits = {
+            "design": models.svyglm(formula, d).coefs(),
+            "model": models.tidy_statsmodels(
+                smf.logit(formula, complete).fit(disp=False, cov_type="HC1")
+            ),
+        }
+        for kind, coefs in fits.items():
+            c = coefs.set_index("term")
             for term, key in TERMS.items():
                 true = truth[outcome][key]
                 rows.append(
@@ -47,7 +57,7 @@ def replicate(reg, year: int, seed: int, th: config.SizeThresholds) -> list[dict
                         "outcome": outcome,
                         "kind": kind,
                         "term": term,
-                        "estimate": c.loc[term, "coef"],
+                        "estimate": c.loc[term, "estimate"],
                         "true": true,
                         "covered": bool(c.loc[term, "ci_low"] <= true <= c.loc[term, "ci_high"]),
                     }

@@ -1,10 +1,10 @@
-"""Shared fixtures: the register snapshot, codebook and an ingested demo."""
+"""Shared fixtures: the register snapshot, codebook, an ingested demo and built sites."""
 
 from __future__ import annotations
 
 import pytest
 
-from analysis import config, ingest
+from analysis import config, ingest, load
 from analysis.codebook import load_codebook
 from analysis.register import load_register
 
@@ -28,11 +28,15 @@ def ingested(reg, codebook):
 
 
 @pytest.fixture(scope="session")
-def site(tmp_path_factory):
-    """The whole barometer built from the demo: every year, the pooled report and the index."""
+def weighted(ingested, reg):
+    """Weighted respondents of every demo year (as ``load.Survey.all_years``)."""
+    allw, _ = load.weight_all(ingested.respondents, reg, config.SizeThresholds())
+    return allw
+
+
+def _build(out, lang, years=None, pooled=None):
     from analysis import build
 
-    out = tmp_path_factory.mktemp("site")
     build.build(
         raw_dir=config.RAW_DIR,
         codebook=config.CODEBOOK_PATH,
@@ -41,6 +45,20 @@ def site(tmp_path_factory):
         register_snapshot=None,
         medium=5000,
         large=20000,
-        lang="nb",
+        lang=lang,
+        years=years,
+        pooled=pooled,
     )
     return out / "reports"
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory):
+    """The whole barometer in Bokmål: every year, the pooled site and the index."""
+    return _build(tmp_path_factory.mktemp("site"), "nb")
+
+
+@pytest.fixture(scope="session")
+def site_en(tmp_path_factory):
+    """The English barometer for 2019 with the pooled site."""
+    return _build(tmp_path_factory.mktemp("site_en"), "en", years=[2019], pooled=True)

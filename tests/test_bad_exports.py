@@ -16,7 +16,7 @@ import pandas as pd
 import pyreadstat
 import pytest
 
-from analysis import config, ingest
+from analysis import config, ingest, processed
 
 CSV15 = config.RAW_DIR / "kommuneundersokelsen_2015.csv"
 XLSX19 = config.RAW_DIR / "kommuneundersokelsen_2019.xlsx"
@@ -151,12 +151,12 @@ CASES = {
             lambda d: d.assign(Kommunenummer=d["Kommunenummer"].where(d.index != 5, "9999")),
         ),
         2019,
-        ("log", {ingest.R_UNKNOWN_NUMBER: 1}),
+        ("log", {processed.R_UNKNOWN_NUMBER: 1}),
     ),
     "name_matching_two_municipalities": (
         csv_case("k_2015.csv", with_cell(2, "Kommune", "Våler")),
         2015,
-        ("log", {ingest.R_AMBIGUOUS_NAME: 1}),
+        ("log", {processed.R_AMBIGUOUS_NAME: 1}),
     ),
     "old_name_after_merger": (
         xlsx_case(
@@ -175,7 +175,7 @@ CASES = {
             lambda d: d.assign(Kommunenummer=d["Kommunenummer"].where(d.index != 5, "0720")),
         ),
         2019,
-        ("log", {ingest.R_SPLIT: 1}),
+        ("log", {processed.R_SPLIT: 1}),
     ),
     "duplicate_with_conflicting_answers": (
         csv_case(
@@ -187,7 +187,7 @@ CASES = {
             ),
         ),
         2015,
-        ("log", {ingest.R_DUPLICATE: 2}),
+        ("log", {processed.R_DUPLICATE: 2}),
     ),
     "empty_file": (csv_case("k_2015.csv", ""), 2015, ("error", r"k_2015\.csv: the file is empty")),
     "header_only": (
@@ -239,7 +239,7 @@ CASES = {
     "blank_municipality": (
         csv_case("k_2015.csv", with_cell(5, "Kommune", "   ")),
         2015,
-        ("log", {ingest.R_NO_MUNICIPALITY: 1}),
+        ("log", {processed.R_NO_MUNICIPALITY: 1}),
     ),
 }
 

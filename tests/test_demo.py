@@ -6,8 +6,10 @@ import pandas as pd
 import pyreadstat
 import pytest
 
-from analysis import config, demo, survey_spec
+from analysis import config
 from analysis.register import read_checksums, sha256_file
+from demo import generate as demo
+from demo import questionnaire as survey_spec
 
 
 @pytest.fixture(scope="module")

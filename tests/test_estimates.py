@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import config, derive, estimates, published, tables, weights
+from analysis import config, derive, estimates, published, results, weights
 
 
 def _design(y, s, N_h):
@@ -48,27 +48,40 @@ def test_interval_at_zero_percent_stays_in_range():
     assert "Clopper-Pearson" in e["method"]
 
 
-def test_small_cells_are_suppressed():
-    long = pd.DataFrame(
+def test_small_cells_and_contrasts_resting_on_them_are_suppressed():
+    rows = pd.DataFrame(
         {
-            "variable": "v",
-            "group": ["small", "all"],
-            "estimate": [0.5, 0.4],
-            "se": [0.1, 0.1],
-            "ci_low": [0.2, 0.2],
-            "ci_high": [0.8, 0.6],
-            "n": [4, 40],
-            "N": [10, 100],
-            "df": [3, 39],
+            "outcome": "v",
+            "group": ["small", "all", "all"],
+            "contrast": ["", "", "large-small"],
+            "estimate": [0.5, 0.4, 0.1],
+            "se": [0.1, 0.1, 0.05],
+            "ci_low": [0.2, 0.2, 0.0],
+            "ci_high": [0.8, 0.6, 0.2],
+            "n": [4, 40, 4],  # a contrast carries its smaller cell
+            "scale": ["share", "share", "share difference"],
             "method": "m",
         }
     )
-    out = tables.suppress(long)
-    assert np.isnan(out.loc[0, "estimate"]) and out.loc[1, "estimate"] == 0.4
+    out = results.tidy(rows, year=2099, section="s")
+    assert out["suppressed"].tolist() == [True, False, True]
+    assert (
+        np.isnan(out.loc[0, "estimate"])
+        and np.isnan(out.loc[2, "se"])
+        and out.loc[1, "estimate"] == 0.4
+    )
+
+
+def test_class_difference_rests_on_its_smaller_class():
+    y = np.array([1, 0, 1, 1, 0, 0, 1, 0, 0, 0, 1, 1], dtype=float)
+    df = _design(y, ["small"] * 9 + ["large"] * 3, {"small": 90, "large": 10})
+    diff = results.tidy(estimates.class_differences(df, "v"), year=2099, section="s")
+    assert diff.loc[0, "contrast"] == "large-small" and diff.loc[0, "n"] == 3
+    assert diff.loc[0, "suppressed"] and np.isnan(diff.loc[0, "estimate"])
 
 
 @pytest.fixture(scope="module")
-def weighted(ingested, reg):
+def weighted_years(ingested, reg):
     th = config.SizeThresholds()
     out = {}
     for year in (2015, 2017, 2019):
@@ -77,20 +90,29 @@ def weighted(ingested, reg):
     return out
 
 
-def test_raking_hits_every_register_margin(weighted):
-    for w in weighted.values():
+def _headline(d, year):
+    rows = [
+        estimates.by_size_class(d, v, share=True)
+        for v in estimates.HEADLINE_SHARES
+        if d[v].notna().any()
+    ]
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_raking_hits_every_register_margin(weighted_years):
+    for w in weighted_years.values():
         assert w.summary["raked_on_region"]
         t = w.targets
         assert np.allclose(t["achieved"], t["target"], rtol=1e-5)  # svy rake tolerance
         assert w.summary["kish_n_eff"] < w.summary["n"] and w.summary["weight_min"] > 0
 
 
-def test_backtest_2019_published_figures_within_intervals(weighted):
+def test_backtest_2019_published_figures_within_intervals(weighted_years):
     """Back-test: the demo reproduces every published 2019 figure within its 95 % interval."""
-    long = tables.headline_estimates(weighted[2019].data, 2019)
+    long = _headline(weighted_years[2019].data, 2019)
     checked = 0
     for r in long.itertuples():
-        pub = published.published(r.variable, 2019, r.group)
+        pub = published.published(r.outcome, 2019, r.group)
         if pub is None:
             continue
         assert r.ci_low <= pub <= r.ci_high, (r.variable, r.group, r.estimate, pub)
@@ -98,17 +120,17 @@ def test_backtest_2019_published_figures_within_intervals(weighted):
     assert checked == 4  # 68 % barrier; 22/34/45 % further education by size class
 
 
-def test_backtest_2015_2017_trends(weighted):
+def test_backtest_2015_2017_trends(weighted_years):
     for year in (2015, 2017):
-        long = tables.headline_estimates(weighted[year].data, year)
+        long = _headline(weighted_years[year].data, year)
         for r in long[long["group"] == "all"].itertuples():
-            pub = published.published(r.variable, year, "all")
+            pub = published.published(r.outcome, year, "all")
             if pub is not None:
-                assert r.ci_low <= pub <= r.ci_high, (year, r.variable, r.estimate, pub)
+                assert r.ci_low <= pub <= r.ci_high, (year, r.outcome, r.estimate, pub)
 
 
-def test_unweighted_sensitivity_differs_from_weighted(weighted):
-    d = weighted[2019].data
+def test_unweighted_sensitivity_differs_from_weighted(weighted_years):
+    d = weighted_years[2019].data
     w = estimates.by_size_class(d, "handlingsplan", share=True).set_index("group")
     u = estimates.by_size_class(d, "handlingsplan", share=True, weighted=False).set_index("group")
     assert w.loc["all", "n"] == u.loc["all", "n"]
@@ -116,12 +138,12 @@ def test_unweighted_sensitivity_differs_from_weighted(weighted):
     assert "unweighted" in u.loc["all", "method"]
 
 
-def test_class_differences_and_fdr(weighted):
-    diff = estimates.class_differences(weighted[2019].data, "etterutdanning_ikt")
-    assert list(diff["comparison"]) == ["large - small", "large - medium", "medium - small"]
-    assert (diff["ci_low"] < diff["difference"]).all()
-    adj = estimates.adjust_fdr(diff["p_value"])
-    assert (adj >= diff["p_value"] - 1e-12).all() and (adj <= 1).all()
+def test_class_differences_and_fdr(weighted_years):
+    diff = estimates.class_differences(weighted_years[2019].data, "etterutdanning_ikt")
+    assert list(diff["contrast"]) == ["large-small", "large-medium", "medium-small"]
+    assert (diff["ci_low"] < diff["estimate"]).all() and (diff["scale"] == "share difference").all()
+    adj = estimates.adjust_fdr(diff["p"])
+    assert (adj >= diff["p"] - 1e-12).all() and (adj <= 1).all()
 
 
 def test_change_resistance_index_needs_two_items():

@@ -8,7 +8,7 @@ import shutil
 import pandas as pd
 import pytest
 
-from analysis import config, ingest
+from analysis import config, ingest, processed
 from analysis.register import sha256_file
 
 TRUTH = json.loads((config.DEMO_TRUTH_DIR / "parameters.json").read_text(encoding="utf-8"))
@@ -29,13 +29,13 @@ def test_row_accounting_covers_every_raw_row(ingested):
         assert row["raw_rows"] == truth["raw_rows"]
         assert row["kept"] + row["excluded"] == row["raw_rows"]
     reasons = ingested.log.loc[ingested.log["outcome"] == "excluded", "reason"]
-    assert set(reasons) == {ingest.R_DUPLICATE, ingest.R_EMPTY}
-    assert (reasons == ingest.R_DUPLICATE).sum() == 5
+    assert set(reasons) == {processed.R_DUPLICATE, processed.R_EMPTY}
+    assert (reasons == processed.R_DUPLICATE).sum() == 5
 
 
 def test_duplicate_keeps_the_complete_submission(ingested):
     log = ingested.log
-    dups = log[log["reason"] == ingest.R_DUPLICATE]
+    dups = log[log["reason"] == processed.R_DUPLICATE]
     assert dups["note"].str.contains("complete").all()
 
 
@@ -139,8 +139,8 @@ def test_name_matching_2019(reg, raw, expected):
 
 def test_ambiguous_and_unknown_names_are_excluded_with_reason(reg):
     m = ingest.MunicipalityMatcher(reg.year(2019), 2019)
-    assert m.by_name("Våler")[2] == ingest.R_AMBIGUOUS_NAME
-    assert m.by_name("Atlantis")[2] == ingest.R_UNKNOWN_NAME
+    assert m.by_name("Våler")[2] == processed.R_AMBIGUOUS_NAME
+    assert m.by_name("Atlantis")[2] == processed.R_UNKNOWN_NAME
 
 
 def test_number_matching_pads_and_checks_the_year(reg):
@@ -166,7 +166,7 @@ def test_item_missing_separates_dont_know_from_blank(ingested):
 
 
 def test_codebook_knows_every_demo_column(codebook):
-    from analysis import survey_spec
+    from demo import questionnaire as survey_spec
 
     known = codebook.known_columns()
     for y in survey_spec.YEARS:
@@ -186,7 +186,7 @@ def test_processed_tables_round_trip(tmp_path):
     res = ingest.run_ingest(
         config.RAW_DIR, config.CODEBOOK_PATH, None, tmp_path, config.SizeThresholds()
     )
-    resp, log, im, meta = ingest.load_processed(tmp_path)
+    resp, log, im, meta = processed.load_processed(tmp_path)
     assert len(resp) == len(res.respondents) and len(log) == len(res.log)
     assert resp["kommunenr"].str.fullmatch(r"\d{4}").all()
     assert meta["delivery"]["synthetic"] is True

@@ -66,8 +66,23 @@ def test_shares_ses_and_logit_intervals_agree_with_r(case):
 
 def test_survey_weighted_logistic_regression_agrees_with_r(case):
     d, var, r = case
-    fit = models.fit_design(d, var, "M1", family="binomial").coefficients.set_index("term")
+    fit = models.svyglm(f"{var} ~ ln_pop_c + cri_c", d, "binomial").coefs().set_index("term")
     names = {"Intercept": "(Intercept)", "ln_pop_c": "ln_pop_c", "cri_c": "cri_c"}
     for term, rname in names.items():
-        assert fit.loc[term, "coef"] == pytest.approx(r[f"glm.{rname}.coef"], rel=1e-6), term
+        assert fit.loc[term, "estimate"] == pytest.approx(r[f"glm.{rname}.coef"], rel=1e-6), term
         assert fit.loc[term, "se"] == pytest.approx(r[f"glm.{rname}.se"], rel=1e-6), term
+
+
+def test_interaction_model_agrees_with_r(case):
+    """M4 with the interaction written as a formula term (``ln_pop_c * cri_c``)."""
+    d, var, r = case
+    fit = models.svyglm(f"{var} ~ ln_pop_c * cri_c", d, "binomial").coefs().set_index("term")
+    names = {
+        "Intercept": "(Intercept)",
+        "ln_pop_c": "ln_pop_c",
+        "cri_c": "cri_c",
+        "ln_pop_c:cri_c": "ln_pop_c:cri_c",
+    }
+    for term, rname in names.items():
+        assert fit.loc[term, "estimate"] == pytest.approx(r[f"glm4.{rname}.coef"], rel=1e-6), term
+        assert fit.loc[term, "se"] == pytest.approx(r[f"glm4.{rname}.se"], rel=1e-6), term

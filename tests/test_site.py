@@ -1,12 +1,13 @@
-"""The barometer reviewers read: a self-contained, traceable, accessible site per year.
+"""The barometer reviewers read: self-contained, traceable, accessible pages in two languages.
 
-Built once for every demo year (session fixture ``site``); checked for structure,
-self-containment, provenance, disclosure control, Norwegian conventions, accessibility,
-and in a real browser (headless Chromium via Playwright).
+Built once in Bokmål for every demo year (fixture ``site``) and once in English for 2019
+with the pooled pages (``site_en``); checked for structure, self-containment, provenance,
+disclosure control, Norwegian conventions, accessibility, and in a real browser.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -15,53 +16,55 @@ from html.parser import HTMLParser
 import pandas as pd
 import pytest
 
-from analysis import config, ingest, plots, report, tables
-from analysis.codebook import load_codebook
+from analysis import config, ingest, plots, results
 
 YEARS = [2015, 2016, 2017, 2018, 2019]
-YEAR_PAGES = ["index.html", "beskrivende.html", "regresjoner.html", "metode.html", "analyst.html"]
+YEAR_PAGES = ["index.html", "beskrivende.html", "regresjoner.html", "metode.html"]
+CSS = (config.PROJECT_ROOT / "src/analysis/templates/barometer/barometer.css").read_text()
 
 
 def pages(site):
     return sorted(site.rglob("*.html"))
 
 
+def reviewer_pages(site):
+    return [p for p in pages(site) if not p.name.startswith("analyst-")]
+
+
 def test_every_year_has_a_small_site(site):
     index = (site / "index.html").read_text()
     for y in YEARS:
-        for p in YEAR_PAGES + ["results.csv", "provenance.json"]:
+        for p in (
+            YEAR_PAGES + [f"analyst-{p}" for p in YEAR_PAGES] + ["results.csv", "provenance.json"]
+        ):
             assert (site / str(y) / p).is_file(), (y, p)
         assert f'href="{y}/index.html"' in index
     assert 'href="pooled/index.html"' in index and (site / "pooled" / "results.csv").is_file()
-    assert 'href="ingest/index.html"' in index
+    assert 'href="ingest/index.html"' in index and (site / "results_dictionary.csv").is_file()
 
 
-def test_pages_are_self_contained(site):
-    for p in pages(site):
+def test_pages_are_self_contained(site, site_en):
+    for p in pages(site) + pages(site_en):
         text = p.read_text()
         assert "<script" not in text.lower(), p
         assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text), p
         assert "@import" not in text and "url(http" not in text, p
-        assert re.search(r"<table", text) or p.parent.name == "reports", p
 
 
 def test_provenance_on_every_page(site):
     for p in pages(site):
         text = p.read_text()
-        assert 'class="provenance"' in text or p == site / "index.html", p
-        if p != site / "index.html":
-            for key in (
-                "commit",
-                "inputs_sha256",
-                "parameters",
-                "statsmodels",
-                "raw/kommuneundersokelsen_2019.xlsx",
-            ):
-                assert key in text, (p, key)
-            assert re.search(r"(bygd|built) \d{4}-\d\d-\d\dT", text), p
+        assert 'class="provenance"' in text, p
+        assert "provenance.json" in text and "raw/kommuneundersokelsen_2019.xlsx" in text, p
+        assert re.search(r"Bygd \d{4}-\d\d-\d\dT.*commit [0-9a-f]{12}", text), p
+    prov = json.loads((site / "2019" / "provenance.json").read_text())
+    assert {"commit", "parameters", "inputs_sha256", "packages"} <= set(prov)
+    assert prov["packages"]["svy"] != "not installed" and prov["parameters"]["year"] == "2019"
 
 
 def _raw_personal_data():
+    from analysis.codebook import load_codebook
+
     cb = load_codebook(config.CODEBOOK_PATH)
     found = {"emails": set(), "names": set(), "comments": set()}
     for path in ingest.discover_exports(config.RAW_DIR).values():
@@ -79,58 +82,44 @@ def _raw_personal_data():
     return found
 
 
-def test_no_personal_data_or_row_level_data_under_reports(site):
+def test_no_personal_data_or_row_level_data_under_reports(site, site_en):
     pii = _raw_personal_data()
-    for p in site.rglob("*"):
-        if not p.is_file() or p.suffix not in (".html", ".csv", ".json"):
-            continue
-        text = p.read_text()
-        assert not re.search(r"[\w.+-]+@[\w-]+\.[\w.]+", text), p
-        for kind, values in pii.items():
-            hit = next((v for v in values if v in text), None)
-            assert hit is None, (p, kind, hit)
-        assert "respondent_id" not in text and "source_row" not in text, p
+    for root in (site, site_en):
+        for p in root.rglob("*"):
+            if not p.is_file() or p.suffix not in (".html", ".csv", ".json"):
+                continue
+            text = p.read_text()
+            assert not re.search(r"[\w.+-]+@[\w-]+\.[\w.]+", text), p
+            for kind, values in pii.items():
+                hit = next((v for v in values if v in text), None)
+                assert hit is None, (p, kind, hit)
+            assert "respondent_id" not in text and "source_row" not in text, p
 
 
-def test_small_cells_are_suppressed_in_results_and_pages():
-    res = report.Results(2099)
-    long = pd.DataFrame(
-        {
-            "variable": "v",
-            "group": ["small", "large", "all"],
-            "estimate": [0.5, 0.75, 0.6],
-            "se": 0.1,
-            "ci_low": 0.3,
-            "ci_high": 0.8,
-            "n": [30, 4, 34],
-            "N": [200, 10, 210],
-            "df": 30,
-            "method": "m",
-            "published": None,
-        }
-    )
-    tables.record(res, "headline", long)
-    f = res.frame().set_index("group")
-    assert pd.isna(f.loc["large", "estimate"]) and "suppressed" in f.loc["large", "method"]
-    assert f.loc["small", "estimate"] == 0.5
-    cb = load_codebook(config.CODEBOOK_PATH)
-    disp = tables.display_shares(long, cb, config.SizeThresholds(), "nb")
-    assert disp.iloc[0][config.SizeThresholds().labels("nb")["large"]] == tables.SUPPRESSED
-
-
-def test_results_files_respect_the_cell_minimum(site):
+def test_results_files_respect_the_cell_minimum_and_schema(site):
     for p in site.rglob("results.csv"):
-        r = pd.read_csv(p)
-        est = r[r["section"].isin(["headline", "descriptives", "descriptives (means)", "indices"])]
-        small = est[est["n"] < tables.MIN_CELL]
-        assert small["estimate"].isna().all(), p
-        assert r["method"].notna().all() and r["n"].notna().all(), p
+        r = results.read_csv(p)
+        results.schema().validate(r)
+        small = r[r["n"].fillna(results.MIN_CELL) < results.MIN_CELL]
+        assert small["estimate"].isna().all() and small["suppressed"].all(), p
+        assert r["method"].ne("").all(), p
+        shown = r[~r["suppressed"] & r["estimate"].notna()]
+        ok_without_se = shown["scale"].isin(["count", "alpha", "weight", "ratio", "odds ratio"])
+        assert (shown["se"].notna() | ok_without_se).all(), p  # never an estimate without its SE
+
+
+def test_results_ids_do_not_depend_on_the_language(site, site_en):
+    """The same inputs give byte-identical results files in Bokmål and English."""
+    for name in ("2019", "pooled"):
+        assert (site / name / "results.csv").read_bytes() == (
+            site_en / name / "results.csv"
+        ).read_bytes()
 
 
 class _Struct(HTMLParser):
     def __init__(self):
         super().__init__()
-        self.headings, self.imgs, self.tds, self._td = [], [], [], False
+        self.headings, self.imgs, self.tds, self._td, self.text = [], [], [], False, []
 
     def handle_starttag(self, tag, attrs):
         if re.fullmatch(r"h[1-6]", tag):
@@ -146,12 +135,16 @@ class _Struct(HTMLParser):
             self._td = False
 
     def handle_data(self, data):
+        self.text.append(data)
         if self._td:
             self.tds[-1] += data
 
 
-def test_headings_in_order_and_figures_described(site):
-    for p in pages(site):
+@pytest.mark.parametrize("which", ["site", "site_en"])
+def test_headings_in_order_and_figures_described(which, request):
+    site = request.getfixturevalue(which)
+    lang = "nb" if which == "site" else "en"
+    for p in reviewer_pages(site):
         s = _Struct()
         text = p.read_text()
         s.feed(text)
@@ -159,11 +152,21 @@ def test_headings_in_order_and_figures_described(site):
         for a, b in zip(s.headings, s.headings[1:], strict=False):
             assert b <= a + 1, (p, s.headings)
         for img in s.imgs:
-            assert len(img.get("alt", "")) > 20, (p, img.get("alt"))
-        assert text.count("<figure>") == text.count("<details>"), (
-            p
-        )  # every figure has its data table
-        assert '<html lang="nb">' in text
+            assert len(img.get("alt", "")) > 40, (p, img.get("alt"))
+        # every figure has its data table (plus the provenance footer's details)
+        assert text.count("<details>") == len(s.imgs) + 1, p
+        assert f'<html lang="{lang}">' in text
+        assert 'class="input_area"' not in text and "import " not in text, p  # no code
+
+
+def test_figures_on_the_pages_that_need_them(site):
+    for page, n in (
+        ("2019/index.html", 1),
+        ("2019/regresjoner.html", 2),
+        ("pooled/index.html", 1),
+        ("pooled/regresjoner.html", 1),
+    ):
+        assert (site / page).read_text().count("<img") == n, page
 
 
 def test_norwegian_decimal_comma_in_tables(site):
@@ -174,7 +177,8 @@ def test_norwegian_decimal_comma_in_tables(site):
     )
     cells = [c for c in s.tds if re.search(r"\d", c)]
     assert cells and not [c for c in cells if re.search(r"\d\.\d", c)]
-    assert any(re.search(r"\d,\d", c) for c in cells) and any(" %" in c for c in cells)
+    assert any(re.search(r"\d,\d", c) for c in cells)
+    assert "Andel, %" in (site / "2019" / "index.html").read_text()
 
 
 def _contrast(a: str, b: str) -> float:
@@ -188,22 +192,61 @@ def _contrast(a: str, b: str) -> float:
 
 
 def test_contrast_passes_wcag_aa():
-    for name, (fg, bg) in report.COLOURS.items():
+    pairs = {
+        "text": ("#1a1a1a", "#ffffff"),
+        "heading": ("#0b2e4f", "#ffffff"),
+        "link": ("#0b4f8a", "#ffffff"),
+        "table head": ("#1a1a1a", "#eef2f6"),
+        "notice": ("#1a1a1a", "#fff4e5"),
+        "code": ("#333333", "#f6f6f6"),
+    }
+    for name, (fg, bg) in pairs.items():
         assert _contrast(fg, bg) >= 4.5, name
-        assert fg in report.PAGE_CSS and bg in report.PAGE_CSS, name
+        assert fg in CSS and bg in CSS, name
     for c in plots.PALETTE:
         assert _contrast(c, "#ffffff") >= 3.0, c  # non-text contrast of figure marks
 
 
-def test_year_over_year_on_headline(site):
+def test_change_from_last_year_with_series_breaks(site):
     text = (site / "2019" / "index.html").read_text()
-    assert "Endring fra i fjor" in text and "2018:" in text
-    assert "kan skilles fra 0" in text or "kan ikke skilles fra 0" in text
-    r = pd.read_csv(site / "2019" / "results.csv")
-    assert r["quantity"].str.contains("change 2018-2019").sum() >= 5
+    assert "Endring fra året før" in text and "2018, %" in text
+    assert "Seriebrudd i 2019" in text and " |</th>" in text
+    r = results.read_csv(site / "2019" / "results.csv")
+    ch = r[r["section"] == "change from last year"]
+    assert (
+        len(ch) >= 5
+        and (ch["contrast"] == "2019-2018").all()
+        and (ch["scale"] == "share difference").all()
+    )
 
 
-def test_every_page_in_a_real_browser(site):
+def test_key_findings_answer_the_research_question(site):
+    text = (site / "2019" / "index.html").read_text()
+    assert "Hovedfunn" in text and "endringsmotstand" in text.lower()
+    r = results.read_csv(site / "2019" / "results.csv")
+    key = r[(r["section"] == "key findings") & (r["term"] == "cri_c")]
+    for row in key.itertuples():  # each verdict in the text follows from the interval
+        verdict = (
+            "klart forskjellig fra null"
+            if row.ci_low > 0 or row.ci_high < 0
+            else "kan ikke skilles fra null"
+        )
+        assert verdict in text
+
+
+def test_count_sentence_of_significant_differences_is_computed(site):
+    text = (site / "2019" / "beskrivende.html").read_text()
+    r = results.read_csv(site / "2019" / "results.csv")
+    diffs = r[r["section"] == "class differences"]
+    k = int((diffs["p_adj"] < 0.05).sum())
+    assert (
+        f"{len(diffs)} sammenligninger er testet. {k} av dem har justert p-verdi under 0,05" in text
+    )
+
+
+@pytest.mark.parametrize("which", ["site", "site_en"])
+def test_every_page_in_a_real_browser(which, request):
+    site = request.getfixturevalue(which)
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium is None:
         if os.environ.get("CI"):
@@ -211,7 +254,7 @@ def test_every_page_in_a_real_browser(site):
         pytest.skip("chromium not installed (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
-    shots = config.BUILD_DIR / "screenshots"
+    shots = site.parent / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
     problems = []
     with sync_playwright() as pw:
@@ -228,49 +271,74 @@ def test_every_page_in_a_real_browser(site):
             ],
         )
         for p in pages(site):
-            page = browser.new_page(viewport={"width": 1100, "height": 900})
-            page.on(
-                "console",
-                lambda m, p=p: (
-                    problems.append((p.name, m.type, m.text))
-                    if m.type in ("error", "warning")
-                    else None
-                ),
-            )
-            page.on("pageerror", lambda e, p=p: problems.append((p.name, "pageerror", str(e))))
-            page.on(
-                "requestfailed",
-                lambda r, p=p: problems.append((p.name, "requestfailed", r.url[:80])),
-            )
-            page.on(
-                "request",
-                lambda r, p=p: (
-                    problems.append((p.name, "external", r.url[:80]))
-                    if not r.url.startswith(("file:", "data:"))
-                    else None
-                ),
-            )
-            page.goto(p.as_uri(), wait_until="load")
-            assert page.title()
-            imgs = page.eval_on_selector_all(
-                "img", "els => els.map(e => e.complete && e.naturalWidth > 0)"
-            )
-            assert all(imgs), (p, imgs)
-            name = str(p.relative_to(site)).replace("/", "_").replace(".html", ".png")
-            page.screenshot(path=str(shots / name), full_page=True)
-            page.close()
+            for width in (1100, 390):
+                page = browser.new_page(viewport={"width": width, "height": 900})
+                page.on(
+                    "console",
+                    lambda m, p=p: (
+                        problems.append((p.name, m.type, m.text))
+                        if m.type in ("error", "warning")
+                        else None
+                    ),
+                )
+                page.on("pageerror", lambda e, p=p: problems.append((p.name, "pageerror", str(e))))
+                page.on(
+                    "request",
+                    lambda r, p=p: (
+                        problems.append((p.name, "external", r.url[:80]))
+                        if not r.url.startswith(("file:", "data:"))
+                        else None
+                    ),
+                )
+                page.goto(p.as_uri(), wait_until="load")
+                assert page.title()
+                imgs = page.eval_on_selector_all(
+                    "img", "els => els.map(e => e.complete && e.naturalWidth > 0)"
+                )
+                assert all(imgs), (p, imgs)
+                # on a phone the page itself never scrolls sideways (wide tables scroll in their box)
+                wide = page.evaluate("document.documentElement.scrollWidth")
+                assert wide <= width + 1, (p, width, wide)
+                if width == 1100:
+                    name = str(p.relative_to(site)).replace("/", "_").replace(".html", ".png")
+                    page.screenshot(path=str(shots / name), full_page=True)
+                page.close()
         browser.close()
     assert problems == [], problems[:10]
 
 
-def test_methods_appendix_accounts_for_every_row(site):
-    import json
+def test_english_pages_have_no_bokmal_left(site_en):
+    words = [
+        "Andel",
+        "Sammendrag",
+        "Indikator",
+        "Størrelsesklasse",
+        "Tallene bak",
+        "Hovedfunn",
+        "Endringsmotstand",
+        "kommuner",
+        "svarte",
+        "Metodevedlegg",
+        "Bygd",
+        "Hopp til",
+    ]
+    for p in pages(site_en):
+        s = _Struct()
+        s.feed(p.read_text())
+        visible = re.sub(r'"[^"]*"|«[^»]*»', "", " ".join(s.text))  # quoted question wordings
+        visible = visible.replace("Kommuneundersøkelsen", "")  # the survey's name in sources
+        left = [w for w in words if re.search(rf"\b{w}\b", visible)]
+        assert not left, (p, left)
 
+
+def test_methods_appendix_accounts_for_every_row(site):
     truth = json.loads((config.DEMO_TRUTH_DIR / "parameters.json").read_text())["years"]
     for y in YEARS:
         text = (site / str(y) / "metode.html").read_text()
         raw = truth[str(y)]["raw_rows"]
-        m = re.search(rf"Radregnskap {y}: (\d+) rader i rådata, (\d+) beholdt, (\d+) utelatt", text)
+        m = re.search(
+            rf"Rådataene for {y} har (\d+) rader: (\d+) er brukt og (\d+) er utelatt", text
+        )
         assert m, y
         assert int(m.group(1)) == raw == int(m.group(2)) + int(m.group(3))
         assert "Frafall på enkeltspørsmål" in text and "Svar og vekting" in text
@@ -282,3 +350,77 @@ def test_inputs_untouched_by_a_full_build(site):
     verify_snapshot(config.default_register_snapshot())  # raises if the snapshot changed
     for name, digest in read_checksums(config.RAW_DIR / "MANIFEST.sha256").items():
         assert sha256_file(config.RAW_DIR / name) == digest
+
+
+def test_results_dictionary_documents_every_column(site):
+    d = pd.read_csv(site / "results_dictionary.csv")
+    r = pd.read_csv(site / "2019" / "results.csv", nrows=1)
+    assert list(d["column"]) == list(r.columns) and d["description"].str.len().gt(10).all()
+
+
+AXE_VERSION = "4.10.3"
+
+
+def _axe_script() -> str:
+    """axe-core from the npm registry, cached under build/ (test tool only, not on the pages)."""
+    import subprocess
+
+    target = config.BUILD_DIR / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+    if not target.is_file():
+        npm = shutil.which("npm")
+        if npm is None:
+            if os.environ.get("CI"):
+                pytest.fail("npm not found in CI: .ci/run must install it")
+            pytest.skip("npm not installed: axe-core cannot be fetched")
+        (config.BUILD_DIR / "axe").mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [npm, "install", "--silent", "--no-audit", "--no-fund", f"axe-core@{AXE_VERSION}"],
+            cwd=config.BUILD_DIR / "axe",
+            check=True,
+            capture_output=True,
+        )
+    return str(target)
+
+
+@pytest.mark.parametrize("which", ["site", "site_en"])
+def test_pages_have_no_axe_core_violations(which, request):
+    """WCAG 2.1 A/AA rules of axe-core on one page of each kind (the script is injected by the
+    test only)."""
+    site = request.getfixturevalue(which)
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium not found in CI: .ci/run must install it")
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    axe = _axe_script()
+    from playwright.sync_api import sync_playwright
+
+    sample = [
+        "index.html",
+        "ingest/index.html",
+        "2019/index.html",
+        "2019/beskrivende.html",
+        "2019/regresjoner.html",
+        "2019/metode.html",
+        "2019/analyst-regresjoner.html",
+        "pooled/index.html",
+        "pooled/regresjoner.html",
+    ]
+    found = {}
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(
+            executable_path=chromium,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        for name in sample:
+            page = browser.new_page()
+            page.goto((site / name).as_uri(), wait_until="load")
+            page.add_script_tag(path=axe)
+            v = page.evaluate(
+                "async () => (await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']})).violations.map(v => v.id + ' x' + v.nodes.length)"
+            )
+            if v:
+                found[name] = v
+            page.close()
+        browser.close()
+    assert found == {}

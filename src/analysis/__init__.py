@@ -1,7 +1,8 @@
 """kommunebarometer: shared helpers for the municipal digitalisation barometer.
 
-Modules follow the data flow: ``config`` -> ``register`` -> ``demo`` (synthetic exports)
--> ``codebook`` -> ``ingest`` -> ``estimates`` / ``models`` -> ``report``.
+Modules follow the data flow: ``config`` -> ``register`` -> ``readers`` / ``linkage`` ->
+``ingest`` -> ``processed`` -> ``derive`` -> ``weights`` -> ``load`` -> ``estimates`` / ``models``
+-> ``results`` -> ``tables`` / ``plots`` -> ``render`` -> ``build``. Analysts start at ``analysis.load``.
 """
 
 __version__ = "0.1.0"

@@ -1,82 +1,148 @@
-"""Build the barometer: run the notebooks with Papermill and render them to HTML.
+"""Build the barometer: run the notebooks with Papermill, render them, publish atomically.
 
-``python -m analysis.build`` (called by ``make report``):
+``python -m analysis.build`` (called by ``make report``) builds three kinds of site:
 
-1. runs ``notebooks/01_ingest.ipynb`` on the delivery (``--raw-dir``), writing the processed
-   tables to ``--processed-dir``;
-2. runs ``notebooks/10_year.ipynb`` once per survey year found in the data;
-3. renders each to a self-contained HTML page without code (``index.html``) and one with
-   code for analysts (``analyst.html``), with ``results.csv`` and ``provenance.json`` beside;
-4. writes ``reports/index.html`` linking every year.
+* ``ingest/``: ``01_ingest`` reads the delivery and writes the processed tables;
+* ``<year>/``: ``10_summary``, ``11_descriptives``, ``12_regressions``, ``13_methods`` for
+  each survey year;
+* ``pooled/``: ``20_trends`` and ``21_pooled`` over all years;
 
-Each output is rebuilt only when stale: a key over the input checksums, the code, the
-notebooks and the parameters is stored with it. Outputs are written to a staging folder
-and moved into place only when complete, so a failed or interrupted build leaves the last
-good report intact; a failed notebook is kept under ``build/failed/`` for debugging.
+then ``index.html`` from ``00_index``. Each page is the executed notebook rendered without
+code (``index.html``, ``beskrivende.html``, ...) and with code (``analyst-*.html``); each
+site gets ``results.csv`` (the notebooks' result rows), ``provenance.json`` and a key of its
+inputs, code and parameters, so an up-to-date site is not rebuilt. Sites are built in a
+staging folder and moved into place only when complete; years and the pooled site are
+built in parallel worker processes. Working files live under ``--build-dir`` (by default
+``build/<reports folder name>`` beside the reports folder), so builds into different
+reports folders do not share them.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import html
 import json
 import os
+import platform
 import shutil
+import subprocess
 import sys
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib import metadata
+from multiprocessing import get_context
 from pathlib import Path
 
-from analysis import config, ingest, register, report
+from analysis import (
+    __version__,
+    config,
+    i18n,
+    ingest,
+    processed,
+    readers,
+    register,
+    render,
+    results,
+)
+from analysis.i18n import N_
 
 KEY_FILE = ".build-key"
+KEY_PACKAGES = (
+    "pandas",
+    "numpy",
+    "scipy",
+    "statsmodels",
+    "svy",
+    "polars",
+    "matplotlib",
+    "seaborn",
+    "papermill",
+    "nbconvert",
+    "babel",
+    "pyreadstat",
+    "openpyxl",
+    "pandera",
+)
+
+#: (notebook, page file, nav label) of each kind of site.
+SITES: dict[str, list[tuple[str, str, str]]] = {
+    "ingest": [("01_ingest", "index.html", N_("Innlesing og radregnskap"))],
+    "year": [
+        ("10_summary", "index.html", N_("Sammendrag")),
+        ("11_descriptives", "beskrivende.html", N_("Beskrivende tall")),
+        ("12_regressions", "regresjoner.html", N_("Regresjoner")),
+        ("13_methods", "metode.html", N_("Metodevedlegg")),
+    ],
+    "pooled": [
+        ("20_trends", "index.html", N_("Utvikling over år")),
+        ("21_pooled", "regresjoner.html", N_("Samlet analyse")),
+    ],
+}
 
 
 class BuildError(RuntimeError):
-    """A build step failed; the message names the notebook and the failing cell."""
+    """A build step failed; the message names the notebook, the cell and what to do."""
 
 
 def code_digest() -> str:
-    """SHA-256 over the package source, the notebooks and the codebook schema code."""
+    """SHA-256 over the package (code, templates, catalogs) and the notebooks."""
     h = hashlib.sha256()
-    for p in sorted([*Path(__file__).parent.glob("*.py"), *config.NOTEBOOKS_DIR.glob("*.ipynb")]):
-        h.update(p.name.encode())
+    pkg = Path(__file__).parent
+    files = [
+        p
+        for p in pkg.rglob("*")
+        if p.is_file() and p.suffix in (".py", ".j2", ".tpl", ".css", ".json", ".po")
+    ]
+    for p in sorted([*files, *config.NOTEBOOKS_DIR.glob("*.ipynb")]):
+        h.update(str(p.relative_to(config.PROJECT_ROOT)).encode())
         h.update(p.read_bytes())
     return h.hexdigest()
 
 
-def build_key(parts: dict) -> str:
-    """Stable key of a build step's inputs."""
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+def _git(*args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=config.PROJECT_ROOT, check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
-def _is_fresh(target: Path, key: str) -> bool:
-    kf = target / KEY_FILE
-    return kf.is_file() and kf.read_text().strip() == key
+def git_commit() -> str:
+    """Commit of the working tree (``+dirty`` with uncommitted changes), or 'unknown'."""
+    try:
+        dirty = _git("status", "--porcelain", "--untracked-files=no")
+        return _git("rev-parse", "HEAD") + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
 
 
-def _replace_dir(staging: Path, target: Path) -> None:
-    """Move a complete staging folder into place (old version removed only afterwards)."""
-    old = target.with_name(f".old-{target.name}-{os.getpid()}")
-    if target.exists():
-        target.rename(old)
-    staging.rename(target)
-    if old.exists():
-        shutil.rmtree(old)
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages that shape the numbers."""
+    out = {"python": platform.python_version()}
+    for p in KEY_PACKAGES:
+        try:
+            out[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            out[p] = "not installed"
+    return out
 
 
-def _fresh_dir(p: Path) -> Path:
-    shutil.rmtree(p, ignore_errors=True)
-    p.mkdir(parents=True)
-    return p
+@dataclass(frozen=True)
+class Job:
+    """One site to build: its name, kind, notebook parameters and everything it shows."""
+
+    name: str
+    kind: str
+    params: dict
+    key: str
+    reports_dir: Path
+    build_dir: Path
+    lang: str
+    synthetic: bool
+    provenance: dict
+    nav_extra: tuple[tuple[str, str], ...] = ()
 
 
-def _copy_results(res_dir: Path, staging: Path) -> None:
-    for f in res_dir.iterdir():
-        shutil.copy2(f, staging / f.name)
-
-
-def run_notebook(name: str, out_ipynb: Path, params: dict) -> None:
+def run_notebook(name: str, out_ipynb: Path, params: dict, failed_dir: Path) -> None:
     """Execute a notebook with Papermill in the project kernel; BuildError names the cell."""
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
@@ -84,7 +150,7 @@ def run_notebook(name: str, out_ipynb: Path, params: dict) -> None:
     out_ipynb.parent.mkdir(parents=True, exist_ok=True)
     try:
         pm.execute_notebook(
-            str(config.NOTEBOOKS_DIR / name),
+            str(config.NOTEBOOKS_DIR / f"{name}.ipynb"),
             str(out_ipynb),
             parameters=params,
             kernel_name=config.KERNEL_NAME,
@@ -93,129 +159,114 @@ def run_notebook(name: str, out_ipynb: Path, params: dict) -> None:
             log_output=False,
         )
     except PapermillExecutionError as exc:
-        failed = config.BUILD_DIR / "failed" / out_ipynb.name
-        failed.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(out_ipynb, failed)
+        failed_dir.mkdir(parents=True, exist_ok=True)
+        kept = failed_dir / out_ipynb.name
+        shutil.copy(out_ipynb, kept)
         raise BuildError(
-            f"notebook {name} failed in cell {exc.exec_count} ({exc.ename}: {exc.evalue}). "
-            f"The executed notebook is kept at {failed}."
+            f"notebook {name}.ipynb failed in cell {exc.exec_count} ({exc.ename}: {exc.evalue}). "
+            f"The executed notebook is kept at {kept}."
         ) from None
 
 
-PAGE_LABELS = {
-    "summary": {"nb": "Sammendrag", "en": "Summary", "file": "index.html"},
-    "descriptives": {"nb": "Beskrivende tall", "en": "Descriptives", "file": "beskrivende.html"},
-    "regressions": {"nb": "Regresjoner", "en": "Regressions", "file": "regresjoner.html"},
-    "methods": {"nb": "Metodevedlegg", "en": "Methods appendix", "file": "metode.html"},
-}
-
-
-def site_nav(
-    pages: list[str], current: str, lang: str, extra: list[tuple[str, str]], results: bool = True
-) -> str:
-    """Navigation between the pages of a report, the index and related reports."""
-    up = "Alle år" if lang == "nb" else "All years"
-    links = [f'<a href="../index.html">{up}</a>']
-    for p in pages:
-        lbl, f = PAGE_LABELS[p][lang], PAGE_LABELS[p]["file"]
-        links.append(
-            f'<a href="{f}" aria-current="page"><strong>{lbl}</strong></a>'
-            if p == current
-            else f'<a href="{f}">{lbl}</a>'
-        )
-    code = "Med kode (analytikere)" if lang == "nb" else "With code (analysts)"
+def _nav(job: Job, pages: list[tuple[str, str, str]], current: str, analyst: bool) -> list[dict]:
+    _ = i18n.Lang(job.lang)
+    links = [{"href": "../index.html", "label": _("Alle år"), "current": False}]
+    links += [
+        {"href": f, "label": _(lbl), "current": f == current and not analyst}
+        for _nb, f, lbl in pages
+    ]
     links.append(
-        f'<a href="analyst.html">{code}</a>'
-        if current != "analyst"
-        else f'<a href="analyst.html" aria-current="page"><strong>{code}</strong></a>'
+        {"href": f"analyst-{current}", "label": _("Med kode (analytikere)"), "current": analyst}
     )
-    links += [f'<a href="{href}">{html.escape(lbl)}</a>' for lbl, href in extra]
-    if results:
-        links.append('<a href="results.csv">results.csv</a>')
-    aria = "Sider i rapporten" if lang == "nb" else "Report pages"
-    return f'<nav aria-label="{aria}">' + " · ".join(links) + "</nav>"
+    links.append({"href": "results.csv", "label": "results.csv", "current": False})
+    links += [{"href": h, "label": _(lbl), "current": False} for lbl, h in job.nav_extra]
+    return links
 
 
-def write_page(
-    executed: Path,
-    out_dir: Path,
-    title: str,
-    prov: dict,
-    lang: str,
-    extra_links: list[tuple[str, str]] | None = None,
-) -> None:
-    """Render a small site from an executed notebook: one page per ``page:`` tag (no code),
-    plus ``analyst.html`` with code, and ``provenance.json``."""
-    build_time = datetime.now(UTC).isoformat(timespec="seconds")
-    footer = report.provenance_footer(prov, build_time, lang)
-    pages = report.notebook_pages(executed)
-    extra = extra_links or []
-    has_results = (out_dir / "results.csv").is_file()
-    if pages:
-        for p in pages:
-            body = report.notebook_body(executed, with_code=False, page=p)
-            sub = f"{title}: {PAGE_LABELS[p][lang]}" if p != "summary" else title
-            if "<h1" not in body:
-                body = f"<h1>{html.escape(sub)}</h1>\n" + body
-            (out_dir / PAGE_LABELS[p]["file"]).write_text(
-                report.page(sub, body, lang, site_nav(pages, p, lang, extra, has_results), footer),
-                encoding="utf-8",
+def _page(job: Job, title: str, nav: list[dict]) -> render.Page:
+    _ = i18n.Lang(job.lang)
+    prov = job.provenance
+    line = _(
+        "Bygd {time} av kommunebarometer {version} (commit {commit}). Parametre, sjekksummer og pakkeversjoner står i provenance.json.",
+        time=datetime.now(UTC).isoformat(timespec="seconds"),
+        version=__version__,
+        commit=prov["commit"][:12],
+    )
+    inputs = [(k, v[:16]) for k, v in sorted(prov["inputs_sha256"].items())]
+    return render.Page(title, job.lang, nav, job.synthetic, line, inputs)
+
+
+def build_site(job: Job) -> str:
+    """Run a site's notebooks, render its pages, write results and provenance, publish."""
+    _ = i18n.Lang(job.lang)
+    pages = SITES[job.kind]
+    staging = job.reports_dir / f".staging-{job.name}-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    executed = job.build_dir / "executed" / job.name
+    parts = job.build_dir / "results" / job.name
+    shutil.rmtree(parts, ignore_errors=True)
+    parts.mkdir(parents=True)
+    year = job.params.get("year")
+    site_title = {
+        "ingest": _("Kommunebarometeret: innlesing av rådata"),
+        "year": _("Kommunebarometeret {year}", year=year),
+        "pooled": _("Kommunebarometeret: alle år"),
+    }[job.kind]
+    try:
+        for nb, page_file, label in pages:
+            params = dict(job.params)
+            if job.kind != "ingest":
+                params["output_dir"] = str(parts)
+            out = executed / f"{nb}.ipynb"
+            run_notebook(nb, out, params, job.build_dir / "failed" / job.name)
+            title = f"{site_title}: {_(label)}"
+            render.render(
+                out, staging / page_file, _page(job, title, _nav(job, pages, page_file, False))
             )
-    else:
-        body = report.notebook_body(executed, with_code=False)
-        nav = site_nav([], "", lang, extra, has_results)
-        (out_dir / "index.html").write_text(
-            report.page(title, body, lang, nav, footer), encoding="utf-8"
+            render.render(
+                out,
+                staging / f"analyst-{page_file}",
+                _page(job, title, _nav(job, pages, page_file, True)),
+                with_code=True,
+            )
+        if job.kind != "ingest":
+            frames = [results.read_csv(p) for p in sorted(parts.glob("*.csv"))]
+            if not frames:
+                raise BuildError(f"the {job.name} notebooks wrote no results")
+            import pandas as pd
+
+            merged = pd.concat(frames, ignore_index=True).sort_values(results.KEY, kind="stable")
+            results.write_csv(
+                results.schema().validate(merged.reset_index(drop=True)), staging / "results.csv"
+            )
+        (staging / "provenance.json").write_text(
+            json.dumps(job.provenance, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
         )
-    body = report.notebook_body(executed, with_code=True)
-    (out_dir / "analyst.html").write_text(
-        report.page(
-            title, body, lang, site_nav(pages, "analyst", lang, extra, has_results), footer
-        ),
-        encoding="utf-8",
-    )
-    (out_dir / "provenance.json").write_text(
-        json.dumps(prov, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-    )
+        (staging / KEY_FILE).write_text(job.key + "\n")
+        replace_dir(staging, job.reports_dir / job.name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return f"{job.name}: built"
 
 
-def write_index(
-    reports_dir: Path, years: list[int], synthetic: bool, lang: str, pooled: bool = False
-) -> Path:
-    """``reports/index.html`` linking the ingest report and every year."""
-    head = "Kommunebarometeret" if lang == "nb" else "Municipal barometer"
-    items = "".join(
-        f'<li><a href="{y}/index.html">{y}</a> (<a href="{y}/results.csv">results.csv</a>, '
-        f'<a href="{y}/analyst.html">{"med kode" if lang == "nb" else "with code"}</a>)</li>'
-        for y in sorted(years, reverse=True)
-    )
-    ingest_lbl = "Innlesing og radregnskap" if lang == "nb" else "Ingest and row accounting"
-    pooled_lbl = (
-        "Utvikling over år og samlet analyse"
-        if lang == "nb"
-        else "Trends over the years and pooled analysis"
-    )
-    body = (
-        f"<h1>{head}</h1>"
-        + (
-            f'<p class="notice"><strong>{html.escape(report.SYNTHETIC_NOTICE[lang])}</strong></p>'
-            if synthetic
-            else ""
-        )
-        + f"<h2>{'År' if lang == 'nb' else 'Years'}</h2><ul>{items}</ul>"
-        + (
-            f'<p><a href="pooled/index.html">{pooled_lbl}</a> '
-            f'(<a href="pooled/results.csv">results.csv</a>)</p>'
-            if pooled
-            else ""
-        )
-        + f'<p><a href="ingest/index.html">{ingest_lbl}</a></p>'
-    )
-    path = reports_dir / "index.html"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(report.page(head, body, lang), encoding="utf-8")
-    tmp.replace(path)
-    return path
+def replace_dir(staging: Path, target: Path) -> None:
+    """Move a complete staging folder into place (the old version is removed only afterwards)."""
+    old = target.with_name(f".old-{target.name}-{os.getpid()}")
+    if target.exists():
+        target.rename(old)
+    staging.rename(target)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def _key(parts: dict) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _fresh(target: Path, key: str) -> bool:
+    kf = target / KEY_FILE
+    return kf.is_file() and kf.read_text().strip() == key
 
 
 def build(
@@ -228,10 +279,19 @@ def build(
     large: int,
     lang: str = "nb",
     years: list[int] | None = None,
+    pooled: bool | None = None,
     force: bool = False,
+    build_dir: Path | None = None,
+    workers: int | None = None,
 ) -> list[str]:
-    """Run the whole build; returns a log of what was built or found fresh."""
-    done: list[str] = []
+    """Build every site that is stale; returns one line per site (built or up to date).
+
+    ``pooled`` (default: when all years are built) adds the trends and pooled models.
+    """
+    i18n.check_language(lang)
+    config.SizeThresholds(medium, large)  # raises on bad thresholds before anything runs
+    reports_dir = Path(reports_dir)
+    build_dir = Path(build_dir) if build_dir else reports_dir.parent / "build" / reports_dir.name
     reports_dir.mkdir(parents=True, exist_ok=True)
     for stale in [*reports_dir.glob(".staging-*"), *reports_dir.glob(".old-*")]:
         shutil.rmtree(stale, ignore_errors=True)  # left by an interrupted build; never used
@@ -247,10 +307,10 @@ def build(
         **{f"register/{k}": v for k, v in reg_sums.items()},
         "codebook": register.sha256_file(codebook),
     }
-    code = code_digest()
+    code, commit = code_digest(), git_commit()
 
     def rel(p: Path) -> str:
-        """Paths inside the project as relative paths (provenance identical across clones)."""
+        """Paths inside the project relative to it (provenance identical across clones)."""
         return os.path.relpath(Path(p).resolve(), config.PROJECT_ROOT)
 
     common = {
@@ -261,98 +321,93 @@ def build(
         "large_threshold": large,
         "lang": lang,
     }
-    executed_dir = config.BUILD_DIR / "executed"
 
-    def render(
-        name: str,
-        notebook: str,
-        executed: str,
-        params: dict,
-        key: str,
-        title: str,
-        nav_extra: list[tuple[str, str]],
-        with_results: bool,
-    ) -> None:
-        """Run one notebook into a staging folder and move the finished site into place."""
-        staging = reports_dir / f".staging-{name}-{os.getpid()}"
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
-        nb_out = executed_dir / executed
-        run_params = dict(params)
-        if with_results:
-            res_dir = _fresh_dir(config.BUILD_DIR / "results" / name)
-            run_params["output_dir"] = rel(res_dir)
-        run_notebook(notebook, nb_out, run_params)
-        if with_results:
-            _copy_results(res_dir, staging)
-            if not (staging / "results.csv").is_file():
-                raise BuildError(f"notebook {notebook} ({name}) wrote no results.csv")
-        write_page(nb_out, staging, title, report.provenance(params, inputs), lang, nav_extra)
-        (staging / KEY_FILE).write_text(key + "\n")
-        _replace_dir(staging, reports_dir / name)
+    def job(name: str, kind: str, params: dict, synthetic: bool, extra=(), **key_extra) -> Job:
+        prov = {
+            "project": "kommunebarometer",
+            "version": __version__,
+            "commit": commit,
+            "parameters": {k: str(v) for k, v in sorted(params.items())},
+            "inputs_sha256": dict(sorted(inputs.items())),
+            "packages": package_versions(),
+        }
+        key = _key({"inputs": inputs, "code": code, "params": params, **key_extra})
+        return Job(
+            name, kind, params, key, reports_dir, build_dir, lang, synthetic, prov, tuple(extra)
+        )
 
-    nb = lang == "nb"
-    # 1. ingest
-    ingest_params = {**common, "raw_dir": rel(raw_dir)}
-    key = build_key({"inputs": inputs, "code": code, "params": ingest_params})
-    processed_key = processed_dir / KEY_FILE
-    processed_fresh = (
-        (processed_dir / ingest.META_FILE).is_file()
+    done: list[str] = []
+    ingest_job = job("ingest", "ingest", {**common, "raw_dir": rel(raw_dir)}, False)
+    processed_key = Path(processed_dir) / KEY_FILE
+    processed_ok = (
+        (Path(processed_dir) / processed.META_FILE).is_file()
         and processed_key.is_file()
-        and processed_key.read_text().strip() == key
+        and processed_key.read_text().strip() == ingest_job.key
     )
-    if force or not _is_fresh(reports_dir / "ingest", key) or not processed_fresh:
-        title = "Innlesing og rensing" if nb else "Ingest and cleaning"
-        render("ingest", "01_ingest.ipynb", "01_ingest.ipynb", ingest_params, key, title, [], False)
-        processed_key.write_text(key + "\n")
-        done.append("ingest: built")
+    if force or not processed_ok or not _fresh(reports_dir / "ingest", ingest_job.key):
+        synthetic = readers.delivery_info(raw_dir)["synthetic"]
+        done.append(build_site(Job(**{**ingest_job.__dict__, "synthetic": synthetic})))
+        processed_key.write_text(ingest_job.key + "\n")
     else:
         done.append("ingest: up to date")
-    meta = json.loads((processed_dir / ingest.META_FILE).read_text(encoding="utf-8"))
-    all_years = meta["years"]
-    synthetic = bool(meta.get("delivery", {}).get("synthetic", False))
-    # 2. one report per survey year
-    trends_link = (
-        [("Utvikling over år" if nb else "Trends", "../pooled/index.html")]
-        if len(all_years) >= 2
-        else []
+    meta = json.loads((Path(processed_dir) / processed.META_FILE).read_text(encoding="utf-8"))
+    all_years, synthetic = meta["years"], bool(meta.get("delivery", {}).get("synthetic", False))
+    chosen = years or all_years
+    missing = [y for y in chosen if y not in all_years]
+    if missing:
+        raise BuildError(f"no respondents for {missing}; the data has {all_years}")
+    pooled = (
+        (years is None and len(all_years) >= 2)
+        if pooled is None
+        else pooled and len(all_years) >= 2
     )
-    for year in years or all_years:
-        if year not in all_years:
-            raise BuildError(f"no respondents for {year}; the data has {all_years}")
-        params = {**common, "year": year}
-        key = build_key({"inputs": inputs, "code": code, "params": params})
-        if not force and _is_fresh(reports_dir / str(year), key):
-            done.append(f"{year}: up to date")
-            continue
-        title = f"Kommunebarometeret {year}" if nb else f"Municipal barometer {year}"
-        render(
-            str(year),
-            "10_year.ipynb",
-            f"10_year_{year}.ipynb",
-            params,
-            key,
-            title,
-            trends_link,
-            True,
+    trends = ((N_("Utvikling over år"), "../pooled/index.html"),) if pooled else ()
+    jobs = [job(str(y), "year", {**common, "year": y}, synthetic, trends) for y in chosen]
+    if pooled:
+        jobs.append(
+            job("pooled", "pooled", {**common, "years": ",".join(map(str, all_years))}, synthetic)
         )
-        done.append(f"{year}: built")
-    # 3. trends and pooled models over all years (full builds only)
-    if len(all_years) >= 2 and not years:
-        params = {**common}
-        key = build_key({"inputs": inputs, "code": code, "params": params, "years": all_years})
-        if not force and _is_fresh(reports_dir / "pooled", key):
-            done.append("pooled: up to date")
+    stale = [j for j in jobs if force or not _fresh(reports_dir / j.name, j.key)]
+    done += [f"{j.name}: up to date" for j in jobs if j not in stale]
+    if stale:
+        workers = workers or min(len(stale), os.cpu_count() or 1)
+        if workers == 1:
+            done += [build_site(j) for j in stale]
         else:
-            title = (
-                "Kommunebarometeret: utvikling og samlet analyse"
-                if nb
-                else "Municipal barometer: trends and pooled analysis"
-            )
-            render("pooled", "20_pooled.ipynb", "20_pooled.ipynb", params, key, title, [], True)
-            done.append("pooled: built")
-    write_index(reports_dir, all_years, synthetic, lang, pooled=(reports_dir / "pooled").is_dir())
+            with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+                done += list(pool.map(build_site, stale))
+    index_job = job("index", "index", common, synthetic)
+    build_index(index_job, all_years)
+    results.dictionary().to_csv(
+        reports_dir / "results_dictionary.csv", index=False, lineterminator="\n"
+    )
     return done
+
+
+def build_index(job: Job, all_years: list[int]) -> None:
+    """The landing page (``00_index``): links to every site that exists."""
+    _ = i18n.Lang(job.lang)
+    built = [y for y in all_years if (job.reports_dir / str(y) / "index.html").is_file()]
+    params = {
+        "years_built": ",".join(map(str, built)),
+        "pooled_built": (job.reports_dir / "pooled" / "index.html").is_file(),
+        "processed_dir": job.params["processed_dir"],
+        "lang": job.lang,
+    }
+    out = job.build_dir / "executed" / "00_index.ipynb"
+    run_notebook("00_index", out, params, job.build_dir / "failed")
+    nav = [{"href": "index.html", "label": _("Alle år"), "current": True}]
+    if params["pooled_built"]:
+        nav.append({"href": "pooled/index.html", "label": _("Utvikling over år"), "current": False})
+    nav.append(
+        {"href": "ingest/index.html", "label": _("Innlesing og radregnskap"), "current": False}
+    )
+    nav.append(
+        {"href": "results_dictionary.csv", "label": _("Ordliste for results.csv"), "current": False}
+    )
+    tmp = job.reports_dir / ".index.html.tmp"
+    render.render(out, tmp, _page(job, _("Kommunebarometeret"), nav))
+    tmp.replace(job.reports_dir / "index.html")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -362,10 +417,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--codebook", default=str(config.CODEBOOK_PATH))
     ap.add_argument("--reports-dir", default=str(config.REPORTS_DIR))
     ap.add_argument("--processed-dir", default=str(config.PROCESSED_DIR))
+    ap.add_argument(
+        "--build-dir", default="", help="working files (default: build/<reports dir name>)"
+    )
     ap.add_argument("--register-snapshot", default=os.environ.get("REGISTER_SNAPSHOT", ""))
     ap.add_argument("--medium", type=int, default=config.DEFAULT_SIZE_THRESHOLDS[0])
     ap.add_argument("--large", type=int, default=config.DEFAULT_SIZE_THRESHOLDS[1])
-    ap.add_argument("--lang", default="nb", choices=["nb", "en"])
+    ap.add_argument("--lang", default="nb", choices=sorted(i18n.LANGUAGES))
     ap.add_argument("--years", default="", help="comma-separated subset of years")
     ap.add_argument("--force", action="store_true", help="rebuild even if up to date")
     a = ap.parse_args(argv)
@@ -381,8 +439,9 @@ def main(argv: list[str] | None = None) -> int:
             lang=a.lang,
             years=[int(y) for y in a.years.split(",") if y.strip()] or None,
             force=a.force,
+            build_dir=config.resolve(a.build_dir) if a.build_dir else None,
         )
-    except (BuildError, ingest.IngestError, register.RegisterError) as exc:
+    except (BuildError, ingest.IngestError, register.RegisterError, ValueError) as exc:
         print(f"make report failed: {exc}", file=sys.stderr)
         return 1
     for line in log:

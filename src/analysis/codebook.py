@@ -108,7 +108,10 @@ class Codebook:
     def label(self, name: str, lang: str = "nb") -> str:
         """Short label of a variable in ``lang`` (falls back to its name)."""
         v = self.variables.get(name)
-        return v.label.get(lang, name) if v else name
+        if v:
+            return v.label.get(lang, name)
+        derived = (self.raw.get("derived") or {}).get(name) or {}
+        return (derived.get("label") or {}).get(lang, name)
 
 
 def _parse_entry(name: str, spec: dict, kinds: set[str], where: str) -> Variable:

@@ -57,21 +57,6 @@ class SizeThresholds:
                 f"size thresholds must satisfy 0 < medium < large, got {self.medium}, {self.large}"
             )
 
-    def labels(self, lang: str = "nb") -> dict[str, str]:
-        """Human-readable labels of the three classes."""
-        m, lg = f"{self.medium:,}".replace(",", " "), f"{self.large:,}".replace(",", " ")
-        if lang == "en":
-            return {
-                "small": f"Small (< {m})",
-                "medium": f"Medium ({m}-{lg})",
-                "large": f"Large (>= {lg})",
-            }
-        return {
-            "small": f"Små (< {m})",
-            "medium": f"Mellomstore ({m}-{lg})",
-            "large": f"Store (>= {lg})",
-        }
-
 
 def resolve(path: str | Path) -> Path:
     """Resolve a path parameter: absolute paths as given, relative ones against the project root."""

@@ -43,6 +43,9 @@ def add_derived(df: pd.DataFrame, thresholds: config.SizeThresholds | None = Non
     out["maturity"] = item_mean(out, MATURITY_ITEMS, min_items=3)
     if "prioritet" in out:
         out["prioritet_hoy"] = (out["prioritet"] >= 4).astype(float).where(out["prioritet"].notna())
+    if "suksess_tjenester" in out:
+        s = out["suksess_tjenester"]
+        out["suksess_topp2"] = (s >= 4).astype(float).where(s.notna())
     return out
 
 
@@ -66,17 +69,8 @@ def cronbach_alpha(df: pd.DataFrame, items: tuple[str, ...]) -> tuple[float, int
     return float(k / (k - 1) * (1 - item_var / total_var)), n
 
 
-INDEX_DEFINITIONS = {
-    "change_resistance": {
-        "items": CHANGE_RESISTANCE_ITEMS,
-        "min_items": 2,
-        "nb": "Endringsmotstand: gjennomsnitt av tre påstander (1 helt uenig - 5 helt enig), minst to besvart",
-        "en": "Change resistance: mean of three statements (1 strongly disagree - 5 strongly agree), at least two answered",
-    },
-    "maturity": {
-        "items": MATURITY_ITEMS,
-        "min_items": 3,
-        "nb": "Digital modenhet: gjennomsnitt av digitaliseringsgrad i fire tjenesteområder (1 alle krever papir - 4 alle digitale), minst tre besvart",
-        "en": "Digital maturity: mean digital level of four service areas (1 all need paper - 4 all digital), at least three answered",
-    },
+#: The two indices: their items and the least number of answered items.
+INDICES: dict[str, tuple[tuple[str, ...], int]] = {
+    "change_resistance": (CHANGE_RESISTANCE_ITEMS, 2),
+    "maturity": (MATURITY_ITEMS, 3),
 }

@@ -24,7 +24,21 @@ METHOD_SHARE_EXACT = (
 )
 METHOD_MEAN = "design-based (svy, Taylor): strata = size class, FPC, raked weights; t CI"
 METHOD_UNWEIGHTED = "unweighted respondent share (sensitivity check); logit CI, no FPC"
+METHOD_CONTRAST = (
+    "design-based contrast of size-class estimates (svy, Taylor), t CI; n = smaller class"
+)
 WEIGHT_COL = "w"
+
+#: Headline shares of the barometer (binary items and derived 0/1 indicators).
+HEADLINE_SHARES = (
+    "barriere_endringsvilje",
+    "etterutdanning_ikt",
+    "evaluerer_effekt",
+    "handlingsplan",
+    "forventer_kvalitet",
+    "forventer_forenkling",
+    "prioritet_hoy",
+)
 
 
 def sample(df: pd.DataFrame, cols: list[str], weighted: bool = True):
@@ -99,6 +113,7 @@ def by_size_class(df: pd.DataFrame, var: str, share: bool, weighted: bool = True
         r = r.iloc[0]
         rows.append(
             {
+                "outcome": var,
                 "group": cls,
                 "estimate": float(r["est"]),
                 "se": float(r["se"]),
@@ -108,6 +123,7 @@ def by_size_class(df: pd.DataFrame, var: str, share: bool, weighted: bool = True
                 "N": int(N.sum() if cls == "all" else N.get(cls, 0)),
                 "df": int(r["df"]),
                 "method": r["method"] if weighted else METHOD_UNWEIGHTED,
+                "scale": "share" if share else "mean",
             }
         )
     return pd.DataFrame(rows)
@@ -119,7 +135,9 @@ def class_differences(df: pd.DataFrame, var: str) -> pd.DataFrame:
 
     s = sample(df, [var])
     res = s.estimation.mean(var, by="size_class", drop_nulls=True)
-    present = set(df.loc[df[var].notna(), "size_class"].astype(str))
+    answered = df.loc[df[var].notna(), "size_class"].astype(str).value_counts()
+    present = set(answered.index)
+    share = set(df[var].dropna().unique()) <= {0.0, 1.0}
     rows = []
     for a, b in (("large", "small"), ("large", "medium"), ("medium", "small")):
         if a not in present or b not in present:
@@ -127,15 +145,19 @@ def class_differences(df: pd.DataFrame, var: str) -> pd.DataFrame:
         c = res.contrast(svy.estd(a) - svy.estd(b)).to_polars().to_pandas().iloc[0]
         rows.append(
             {
-                "variable": var,
-                "comparison": f"{a} - {b}",
-                "difference": float(c["est"]),
+                "outcome": var,
+                "group": "all",
+                "contrast": f"{a}-{b}",
+                "estimate": float(c["est"]),
                 "se": float(c["se"]),
                 "ci_low": float(c["lci"]),
                 "ci_high": float(c["uci"]),
                 "t": float(c["t"]),
                 "df": int(c["df"]),
-                "p_value": float(c["p_value"]),
+                "p": float(c["p_value"]),
+                "n": int(min(answered[a], answered[b])),
+                "scale": "share difference" if share else "mean difference",
+                "method": METHOD_CONTRAST,
             }
         )
     return pd.DataFrame(rows)

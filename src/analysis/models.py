@@ -1,336 +1,286 @@
-"""Regression suite linking municipality size and change resistance to outcomes.
+"""Regression models written as formulas, fitted design-based (svy) or model-based (statsmodels).
 
-* Design-based (survey-weighted) fits with svy: logistic (binary outcomes and the top-two
-  split of the ordinal success item) and linear (maturity index) GLMs on the stratified
-  design with raked weights, without the finite-population correction: a regression
-  coefficient is an analytic (model) parameter, not a finite-population quantity, and with
-  sampling fractions of 20-45 % the FPC would understate its uncertainty (measured by
-  ``scripts/coverage_simulation.py``: 95 % intervals with FPC covered the true change-
-  resistance slope in only 89-91 % of 300 simulated surveys) (pooled: weights of each year, PSU = municipality
-  followed across the reforms, so standard errors are clustered by municipality).
-* Model-based fits with statsmodels beside them: Logit / OLS with HC1 robust standard
-  errors (pooled: clustered by municipality) and the ordered logit (``OrderedModel``) for
-  the 1-5 success item.
-* Average marginal effects and predictive margins by size class (svy ``margins``;
-  statsmodels ``get_margeff``), all with delta-method standard errors.
+The notebooks write every model as a formula string, for example
+``"etterutdanning_ikt ~ ln_pop_c * cri_c"``; the same string fits
 
-Specifications (``SPECS``): M1 log population + change resistance; M2 adds controls
-(respondent role, region); M3 size class instead of log population; M4 adds the size x
-change-resistance interaction. Pooled models add year effects.
+* :func:`svyglm`: a survey-weighted GLM with svy (Taylor linearisation; R's ``svyglm``),
+  returned as a :class:`DesignFit` that keeps the svy fit and gives tidy coefficients,
+  average marginal effects (total derivatives, so an interaction term is differentiated
+  with its main effects) and predictions;
+* statsmodels' formula API directly (``smf.logit(formula, d).fit(cov_type="HC1")``), turned
+  into the same tidy rows by :func:`tidy_statsmodels`.
+
+Formulas use patsy's syntax: ``a * b`` is ``a + b + a:b``; ``C(region, Treatment('Østlandet'))``
+is a categorical term with its reference level; text columns are categorical with their first
+level (sorted) as reference.
+
+Term ids are language-neutral: ``Intercept``, ``ln_pop_c``, ``ln_pop_c:cri_c``,
+``size_class[large]``. Coefficients that the data cannot identify (separation: svy gives no
+standard error) are kept with ``identified = False`` and must not be published as numbers.
 """
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-REFS = {"size_class": "small", "rolle": "Rådmann/kommunedirektør", "region": "Østlandet"}
+#: Design-based variance for one survey year: strata = size class, raked weights, no FPC
+#: (regression coefficients are model parameters; see docs/methods.md).
+DESIGN_YEAR = "year"
+#: Pooled over years: PSU = municipality followed across the reforms (``panel_id``).
+DESIGN_POOLED = "pooled"
 
-#: spec -> list of (column, is_categorical)
-SPECS: dict[str, list[tuple[str, bool]]] = {
-    "M1": [("ln_pop_c", False), ("cri_c", False)],
-    "M2": [("ln_pop_c", False), ("cri_c", False), ("rolle", True), ("region", True)],
-    "M3": [("size_class", True), ("cri_c", False)],
-    "M4": [("ln_pop_c", False), ("cri_c", False), ("ln_pop_x_cri", False)],
-}
-SPEC_LABELS = {
-    "M1": {
-        "nb": "M1: log innbyggere + endringsmotstand",
-        "en": "M1: log population + change resistance",
-    },
-    "M2": {"nb": "M2: M1 + rolle og landsdel", "en": "M2: M1 + role and region"},
-    "M3": {
-        "nb": "M3: størrelsesklasse + endringsmotstand",
-        "en": "M3: size class + change resistance",
-    },
-    "M4": {"nb": "M4: M1 + samspill", "en": "M4: M1 + interaction"},
-}
-TERM_LABELS = {
-    "Intercept": {"nb": "Konstantledd", "en": "Intercept"},
-    "ln_pop_c": {"nb": "ln(innbyggere) - ln(10 000)", "en": "ln(population) - ln(10,000)"},
-    "cri_c": {"nb": "Endringsmotstand (indeks - 3)", "en": "Change resistance (index - 3)"},
-    "ln_pop_x_cri": {
-        "nb": "Samspill størrelse x endringsmotstand",
-        "en": "Size x change resistance",
-    },
-    "size_class[medium]": {"nb": "Mellomstor (ref. liten)", "en": "Medium (ref. small)"},
-    "size_class[large]": {"nb": "Stor (ref. liten)", "en": "Large (ref. small)"},
-}
-
-
-def term_label(term: str, lang: str) -> str:
-    """Readable label of a model term (categorical levels as 'variable: level (ref. ...)')."""
-    if term in TERM_LABELS:
-        return TERM_LABELS[term][lang]
-    if "[" in term:
-        var, level = term.rstrip("]").split("[", 1)
-        names = {
-            "rolle": {"nb": "rolle", "en": "role"},
-            "region": {"nb": "landsdel", "en": "region"},
-            "year": {"nb": "år", "en": "year"},
-        }
-        ref = REFS.get(var, "første år" if lang == "nb" else "first year")
-        return f"{names.get(var, {}).get(lang, var)}: {level} (ref. {ref})"
-    return term
+_CAT = re.compile(
+    r"^C\(\s*(\w+)\s*(?:,\s*Treatment\(\s*(?:reference\s*=\s*)?['\"]([^'\"]+)['\"]\s*\))?\s*\)$"
+)
 
 
 @dataclass
-class Fit:
-    """One fitted model in a uniform shape for tables and the results file."""
+class Term:
+    """One right-hand-side term: a column, a categorical column or an interaction."""
 
-    outcome: str
-    spec: str
-    kind: str  # "design" or "model"
+    factors: list[tuple[str, str | None, bool]]  # (column, reference level, categorical)
+
+
+def parse_formula(formula: str, data: pd.DataFrame) -> tuple[str, list[Term], bool]:
+    """Outcome, terms and whether there is an intercept (patsy's formula parser)."""
+    from patsy import ModelDesc
+
+    desc = ModelDesc.from_formula(formula)
+    if len(desc.lhs_termlist) != 1 or len(desc.lhs_termlist[0].factors) != 1:
+        raise ValueError(f"formula {formula!r} needs exactly one outcome column")
+    outcome = desc.lhs_termlist[0].factors[0].name()
+    terms, intercept = [], False
+    for t in desc.rhs_termlist:
+        if not t.factors:
+            intercept = True
+            continue
+        factors = []
+        for f in t.factors:
+            name = f.name()
+            m = _CAT.match(name)
+            if m:
+                factors.append((m.group(1), m.group(2), True))
+            elif name in data.columns:
+                numeric = pd.api.types.is_numeric_dtype(data[name]) and not isinstance(
+                    data[name].dtype, pd.CategoricalDtype
+                )
+                factors.append((name, None, not numeric))
+            else:
+                raise ValueError(f"formula {formula!r}: {name!r} is not a column of the data")
+        terms.append(Term(factors))
+    return outcome, terms, intercept
+
+
+def term_id(name: str) -> str:
+    """Language-neutral id of a coefficient name from svy or statsmodels."""
+    if name in ("_intercept_", "Intercept", "const"):
+        return "Intercept"
+    parts = []
+    for p in name.split(":"):
+        m = re.match(r"^C\((\w+).*\)\[T\.(.+)\]$", p) or re.match(r"^(\w+)\[T\.(.+)\]$", p)
+        parts.append(f"{m.group(1)}[{m.group(2)}]" if m else p)
+    return ":".join(parts)
+
+
+def _svy_term_id(name: str, cats: dict[str, list[str]]) -> str:
+    parts = []
+    for p in name.split(":"):
+        for var, levels in cats.items():
+            if p.startswith(var + "_") and p[len(var) + 1 :] in levels:
+                p = f"{var}[{p[len(var) + 1 :]}]"
+                break
+        parts.append(p)
+    return ":".join(parts)
+
+
+@dataclass
+class DesignFit:
+    """A survey-weighted GLM fitted with svy, kept with what it was fitted on."""
+
+    formula: str
     family: str
-    method: str
+    design: str
+    fit: object  # svy GLMFit: .to_polars(), .margins(), .predict(), .stats
+    data: pd.DataFrame
     n: int
-    coefficients: pd.DataFrame  # term, coef, se, ci_low, ci_high, p_value, df
-    ame: pd.DataFrame = field(default_factory=pd.DataFrame)  # term, ame, se, ci_low, ci_high
-    margins: pd.DataFrame = field(default_factory=pd.DataFrame)  # size_class, margin, se, ci
-    stats: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    categories: dict[str, list[str]] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return f"DesignFit({self.formula!r}, family={self.family!r}, design={self.design!r}, n={self.n})"
+
+    @property
+    def method(self) -> str:
+        """How the model was fitted, in one line (language-neutral id text)."""
+        link = "logistic" if self.family == "binomial" else "linear"
+        where = (
+            "PSU = municipality across reforms, yearly raked weights"
+            if self.design == DESIGN_POOLED
+            else "strata = size class, raked weights, no FPC"
+        )
+        return f"survey-weighted {link} regression (svy, Taylor linearisation; {where})"
+
+    def coefs(self) -> pd.DataFrame:
+        """term, estimate, se, ci_low, ci_high, p, df, scale, identified."""
+        t = self.fit.to_polars().to_pandas()
+        out = pd.DataFrame(
+            {
+                "term": [_svy_term_id(term_id(x), self.categories) for x in t["term"]],
+                "estimate": t["estimate"].astype(float),
+                "se": t["std_err"].astype(float),
+                "ci_low": t["conf_low"].astype(float),
+                "ci_high": t["conf_high"].astype(float),
+                "p": t["p_value"].astype(float),
+                "df": t["df"].astype(float),
+            }
+        )
+        out["scale"] = "log-odds" if self.family == "binomial" else "coefficient"
+        out["identified"] = np.isfinite(out["se"]) & np.isfinite(out["estimate"])
+        return out
+
+    def ame(self, variables: list[str] | None = None) -> pd.DataFrame:
+        """Average marginal effects of numeric columns (svy ``margins``: the total derivative
+        of the prediction, averaged with the weights; delta-method SE)."""
+        numeric = sorted(
+            {
+                c
+                for t in parse_formula(self.formula, self.data)[1]
+                for c, _, cat in t.factors
+                if not cat
+            }
+        )
+        rows = []
+        for v in variables or numeric:
+            for r in self.fit.margins(variables=[v]).to_polars().iter_rows(named=True):
+                rows.append(
+                    {
+                        "term": r["term"],
+                        "estimate": r["margin"],
+                        "se": r["se"],
+                        "ci_low": r["lci"],
+                        "ci_high": r["uci"],
+                    }
+                )
+        out = pd.DataFrame(rows)
+        out["scale"] = "marginal effect (share)" if self.family == "binomial" else "marginal effect"
+        return out
+
+    def margins(self, at: dict) -> pd.DataFrame:
+        """Predictive margins at given values (svy ``margins(at=...)``); a tuple key is a grid."""
+        t = self.fit.margins(at=at).to_polars().to_pandas()
+        return t.rename(columns={"margin": "estimate", "lci": "ci_low", "uci": "ci_high"}).drop(
+            columns=["term"]
+        )
+
+    def predict(self, grid: pd.DataFrame) -> pd.DataFrame:
+        """Predictions with 95 % intervals (on the link scale, transformed) at ``grid`` rows."""
+        import polars as pl
+
+        p = self.fit.predict(pl.from_pandas(grid)).to_polars().to_pandas()
+        out = grid.reset_index(drop=True).copy()
+        out["estimate"], out["se"] = p["yhat"], p["se"]
+        out["ci_low"], out["ci_high"] = p["lci"], p["uci"]
+        return out
 
 
-def prepare(
-    df: pd.DataFrame, outcome: str, spec: str, extra: list[str] | None = None, complete: bool = True
-) -> pd.DataFrame:
-    """The outcome, the spec's columns and design columns; complete cases if ``complete``.
+def svyglm(
+    formula: str, data: pd.DataFrame, family: str = "binomial", design: str = DESIGN_YEAR
+) -> DesignFit:
+    """Fit ``formula`` survey-weighted with svy on the respondents ``data`` (weights ``w``).
 
-    Design-based fits keep every respondent (``complete=False``): svy drops incomplete rows
-    from the fit but keeps them in the design (domain estimation, as R's ``subset``).
+    ``design``: :data:`DESIGN_YEAR` (strata = size class, no FPC) or :data:`DESIGN_POOLED`
+    (PSU = ``panel_id``). Rows with a missing outcome or covariate leave the fit but stay in
+    the design (domain estimation, as R's ``subset``). Warnings of separation or
+    non-convergence are kept in ``DesignFit.warnings``.
     """
-    d = df.copy()
-    d["ln_pop_x_cri"] = d["ln_pop_c"] * d["cri_c"]
-    cols = [c for c, _ in SPECS[spec]] + (extra or [])
-    design = [c for c in ("kommunenr", "size_class", "N_h", "w", "panel_id", "year") if c in d]
-    d = d[list(dict.fromkeys([outcome, *cols, *design]))]
-    if complete:
-        d = d.dropna(subset=[outcome, *cols])
-    d["size_class"] = d["size_class"].astype(str)
-    return d
-
-
-def _svy_terms(terms: list[str]) -> list[str]:
-    out = []
-    for t in terms:
-        if t == "_intercept_":
-            out.append("Intercept")
-        else:
-            for var in ("size_class", "rolle", "region", "year"):
-                if t.startswith(var + "_"):
-                    t = f"{var}[{t[len(var) + 1 :]}]"
-                    break
-            out.append(t)
-    return out
-
-
-def fit_design(
-    df: pd.DataFrame, outcome: str, spec: str = "M1", family: str = "binomial", pooled: bool = False
-) -> Fit:
-    """Survey-weighted GLM (svy): coefficients, AMEs of numeric terms, margins by size class."""
     import polars as pl
     import svy
 
-    extra = ["year"] if pooled else []
-    d = prepare(df, outcome, spec, extra, complete=False)
-    if pooled:
-        d["year"] = d["year"].astype(str)
-        design = svy.Design(psu="panel_id", wgt="w")
-    else:
-        # analytic inference about model parameters: no finite-population correction
-        design = svy.Design(stratum="size_class", wgt="w")
-    x = [svy.Cat(c, ref=REFS.get(c)) if cat else c for c, cat in SPECS[spec]]
-    if pooled:
-        x.append(svy.Cat("year", ref=str(min(d.loc[d[outcome].notna(), "year"]))))
-    s = svy.Sample(pl.from_pandas(d), design)
+    outcome, terms, intercept = parse_formula(formula, data)
+    cols = list(dict.fromkeys(c for t in terms for c, _, _ in t.factors))
+    keep = ["size_class", "w"] + (["panel_id"] if design == DESIGN_POOLED else [])
+    d = data[list(dict.fromkeys([outcome, *cols, *keep]))].copy()
+    cats: dict[str, list[str]] = {}
+    complete = d[[outcome, *cols]].notna().all(axis=1)  # the rows the fit uses
+
+    def feature(col: str, ref: str | None, cat: bool):
+        if not cat:
+            return col
+        d[col] = d[col].map(lambda v: None if pd.isna(v) else str(v))
+        levels = sorted(d.loc[complete, col].dropna().unique())
+        cats[col] = levels
+        return svy.Cat(col, ref=ref or levels[0])
+
+    x = []
+    for t in terms:
+        fs = [feature(*f) for f in t.factors]
+        x.append(fs[0] if len(fs) == 1 else _cross(fs))
+    d["size_class"] = d["size_class"].astype(str)
+    sv = (
+        svy.Design(psu="panel_id", wgt="w")
+        if design == DESIGN_POOLED
+        else svy.Design(stratum="size_class", wgt="w")
+    )
+    sample = svy.Sample(pl.from_pandas(d), sv)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        m = s.glm.fit(y=outcome, x=x, family=family)
-    notes = [
-        str(w.message).split(":")[0] + ": " + str(w.message).split(":", 2)[-1].strip()[:200]
-        for w in caught
-        if "SEPARATION" in str(w.message) or "converge" in str(w.message).lower()
-    ]
-    t = m.to_polars().to_pandas()
-    coef = pd.DataFrame(
-        {
-            "term": _svy_terms(t["term"].tolist()),
-            "coef": t["estimate"],
-            "se": t["std_err"],
-            "ci_low": t["conf_low"],
-            "ci_high": t["conf_high"],
-            "p_value": t["p_value"],
-            "df": t["df"],
-        }
-    )
-    numeric = [c for c, cat in SPECS[spec] if not cat and c != "ln_pop_x_cri"]
-    ame = pd.DataFrame(
-        [
-            {
-                "term": r["term"],
-                "ame": r["margin"],
-                "se": r["se"],
-                "ci_low": r["lci"],
-                "ci_high": r["uci"],
-            }
-            for v in numeric
-            for r in m.margins(variables=[v]).to_polars().iter_rows(named=True)
-        ]
-    )
-    margins = pd.DataFrame()
-    if spec == "M3":
-        mg = m.margins(at={"size_class": ["small", "medium", "large"]}).to_polars().to_pandas()
-        margins = mg.rename(columns={"margin": "margin", "lci": "ci_low", "uci": "ci_high"})[
-            ["size_class", "margin", "se", "ci_low", "ci_high"]
-        ]
-    where = (
-        "pooled over years, PSU = municipality across reforms, year effects"
-        if pooled
-        else "strata = size class, raked weights, no FPC (model parameters)"
-    )
-    link = "logistic" if family == "binomial" else "linear"
-    method = f"survey-weighted {link} regression (svy, Taylor linearisation; {where})"
-    n = int(d[[outcome, *[c for c, _ in SPECS[spec]]]].notna().all(axis=1).sum())
-    return Fit(
-        outcome,
-        spec,
-        "design",
-        family,
-        method,
-        n,
-        coef,
-        ame,
-        margins,
-        {"df": int(coef["df"].iloc[0]), "warnings": notes},
-    )
+        fit = sample.glm.fit(y=outcome, x=x, family=family, intercept=intercept, tol=1e-10)
+    notes = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    n = int(d[[outcome, *cols]].notna().all(axis=1).sum())
+    return DesignFit(formula, family, design, fit, data, n, notes, cats)
 
 
-def _formula(outcome: str, spec: str, pooled: bool) -> str:
-    parts = []
-    for c, cat in SPECS[spec]:
-        parts.append(f"C({c}, Treatment({REFS[c]!r}))" if cat else c)
-    if pooled:
-        parts.append("C(year)")
-    return f"{outcome} ~ " + " + ".join(parts)
+def _cross(features: list):
+    import svy
 
-
-def _sm_terms(names: list[str]) -> list[str]:
-    out = []
-    for n in names:
-        if n.startswith("C("):
-            var = n[2 : n.index(",") if "," in n else n.index(")")]
-            level = n[n.index("[T.") + 3 : -1]
-            n = f"{var}[{level}]"
-        out.append(n)
+    out = features[0]
+    for f in features[1:]:
+        out = svy.Cross(out, f)
     return out
 
 
-def fit_model(
-    df: pd.DataFrame, outcome: str, spec: str = "M1", family: str = "binomial", pooled: bool = False
-) -> Fit:
-    """Model-based fit (statsmodels): Logit or OLS, HC1 robust SE (pooled: clustered)."""
-    import statsmodels.formula.api as smf
-
-    d = prepare(df, outcome, spec, ["year"] if pooled else [])
-    formula = _formula(outcome, spec, pooled)
-    cov = (
-        {"cov_type": "cluster", "cov_kwds": {"groups": pd.factorize(d["panel_id"])[0]}}
-        if pooled
-        else {"cov_type": "HC1"}
-    )
-    if family == "binomial":
-        res = smf.logit(formula, data=d).fit(disp=False, **cov)
-        stats = {"pseudo_r2_mcfadden": float(res.prsquared), "aic": float(res.aic)}
-    else:
-        res = smf.ols(formula, data=d).fit(**cov)
-        stats = {"r2": float(res.rsquared), "aic": float(res.aic)}
+def tidy_statsmodels(res, scale: str | None = None) -> pd.DataFrame:
+    """term, estimate, se, ci_low, ci_high, p, scale, identified of a statsmodels result."""
     ci = res.conf_int()
-    coef = pd.DataFrame(
+    names = list(res.params.index)
+    out = pd.DataFrame(
         {
-            "term": _sm_terms(list(res.params.index)),
-            "coef": res.params.to_numpy(),
-            "se": res.bse.to_numpy(),
-            "ci_low": ci[0].to_numpy(),
-            "ci_high": ci[1].to_numpy(),
-            "p_value": res.pvalues.to_numpy(),
-            "df": np.nan,
+            "term": [term_id(n) for n in names],
+            "estimate": res.params.to_numpy(dtype=float),
+            "se": res.bse.to_numpy(dtype=float),
+            "ci_low": np.asarray(ci)[:, 0].astype(float),
+            "ci_high": np.asarray(ci)[:, 1].astype(float),
+            "p": res.pvalues.to_numpy(dtype=float),
         }
     )
-    ame = pd.DataFrame()
-    if family == "binomial":
-        mf = res.get_margeff(at="overall").summary_frame()
-        numeric = [c for c, cat in SPECS[spec] if not cat and c != "ln_pop_x_cri"]
-        mf = mf.loc[[i for i in mf.index if i in numeric]]
-        ame = pd.DataFrame(
-            {
-                "term": mf.index,
-                "ame": mf["dy/dx"].to_numpy(),
-                "se": mf["Std. Err."].to_numpy(),
-                "ci_low": mf.iloc[:, 4].to_numpy(),
-                "ci_high": mf.iloc[:, 5].to_numpy(),
-            }
+    if scale is None:
+        scale = (
+            "log-odds"
+            if "Logit" in type(res.model).__name__ or "Ordered" in type(res.model).__name__
+            else "coefficient"
         )
-    se_type = "cluster-robust by municipality" if pooled else "HC1 robust"
-    kind = "logistic" if family == "binomial" else "linear (OLS)"
-    method = f"unweighted {kind} regression (statsmodels), {se_type} SE"
-    return Fit(
-        outcome, spec, "model", family, method, int(res.nobs), coef, ame, pd.DataFrame(), stats
-    )
+    out["scale"] = scale
+    out["identified"] = np.isfinite(out["se"])
+    return out
 
 
-def fit_ordered(df: pd.DataFrame, outcome: str, spec: str = "M1", pooled: bool = False) -> Fit:
-    """Ordered logit (statsmodels OrderedModel), unweighted, robust (sandwich) SE."""
-    from statsmodels.miscmodels.ordinal_model import OrderedModel
+def statsmodels_method(res) -> str:
+    """One-line description of a statsmodels fit (model and covariance type)."""
+    model = type(res.model).__name__
+    cov = getattr(res, "cov_type", "nonrobust")
+    return f"unweighted {model} (statsmodels), {cov} standard errors"
 
-    d = prepare(df, outcome, spec, ["year"] if pooled else [])
-    rhs = _formula(outcome, spec, pooled).split("~", 1)[1]
-    import patsy
 
-    X = patsy.dmatrix(rhs, d, return_type="dataframe")  # treatment coding, then drop the constant
-    X = X.loc[:, [c for c in X.columns if c != "Intercept"]]
-    y = pd.Series(pd.Categorical(d[outcome].astype(int), ordered=True), index=d.index)
-    model = OrderedModel(y, X, distr="logit")
-    if pooled:
-        res = model.fit(
-            method="bfgs",
-            disp=False,
-            maxiter=2000,
-            cov_type="cluster",
-            cov_kwds={"groups": pd.factorize(d["panel_id"])[0]},
-        )
-    else:
-        res = model.fit(method="bfgs", disp=False, maxiter=2000, cov_type="HC0")
-    ci = res.conf_int()
-    k = X.shape[1]  # slopes first, then the threshold parameters
-    names = _sm_terms(list(res.params.index))[:k]
-    coef = pd.DataFrame(
-        {
-            "term": names,
-            "coef": res.params.to_numpy()[:k],
-            "se": res.bse.to_numpy()[:k],
-            "ci_low": ci[0].to_numpy()[:k],
-            "ci_high": ci[1].to_numpy()[:k],
-            "p_value": res.pvalues.to_numpy()[:k],
-            "df": np.nan,
-        }
-    )
-    cuts = model.transform_threshold_params(res.params.to_numpy())[1:-1]
-    se_type = "cluster-robust by municipality" if pooled else "robust (sandwich)"
-    return Fit(
-        outcome,
-        spec,
-        "model",
-        "ordinal",
-        f"ordered logit (statsmodels OrderedModel), unweighted, {se_type} SE",
-        int(res.nobs),
-        coef,
-        pd.DataFrame(),
-        pd.DataFrame(),
-        {
-            "aic": float(res.aic),
-            "cut_points": [float(c) for c in cuts],
-            "converged": bool(res.mle_retvals.get("converged", True)),
-        },
-    )
+def odds_ratios(coefs: pd.DataFrame) -> pd.DataFrame:
+    """Log-odds rows as odds ratios (exp of estimate and interval; no intercept, no SE)."""
+    c = coefs[(coefs["scale"] == "log-odds") & (coefs["term"] != "Intercept")].copy()
+    for col in ("estimate", "ci_low", "ci_high"):
+        c[col] = np.exp(c[col])
+    c["se"] = np.nan
+    c["scale"] = "odds ratio"
+    return c

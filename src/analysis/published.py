@@ -6,6 +6,8 @@ URLs are given there). Shares among responding municipalities.
 
 from __future__ import annotations
 
+import pandas as pd
+
 #: (variable, year, group) -> (published share, source)
 PUBLISHED: dict[tuple[str, int, str], tuple[float, str]] = {
     ("forventer_kvalitet", 2015, "all"): (
@@ -39,3 +41,13 @@ def published(variable: str, year: int, group: str) -> float | None:
     """The published share, if any."""
     hit = PUBLISHED.get((variable, year, group))
     return hit[0] if hit else None
+
+
+def table(year: int) -> pd.DataFrame:
+    """Published figures of ``year``: outcome, group, published (share), source."""
+    rows = [
+        {"outcome": v, "group": g, "published": val, "source": src}
+        for (v, y, g), (val, src) in PUBLISHED.items()
+        if y == year
+    ]
+    return pd.DataFrame(rows, columns=["outcome", "group", "published", "source"])

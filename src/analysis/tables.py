@@ -1,264 +1,247 @@
-"""Publication tables: estimates by size class, response, regression output.
+"""Publication tables: tidy result rows -> formatted DataFrames and pandas Stylers.
 
-Disclosure control: no published cell rests on fewer than ``MIN_CELL`` respondents; such
-cells are suppressed (shown as ':' and left blank in the results file).
+Each function takes rows in the results schema (:mod:`analysis.results`) and a
+:class:`analysis.i18n.Lang` and returns a table a reader can inspect: one unit per column,
+stated in its header; estimate, interval and n in separate columns; numbers formatted by
+Babel in the report's locale; suppressed cells shown as ":" (the SSB symbol).
 """
 
 from __future__ import annotations
 
-import numpy as np
+from functools import lru_cache
+from pathlib import Path
+
 import pandas as pd
 
-from analysis import config, estimates, published
+from analysis import config
 from analysis.codebook import Codebook
-from analysis.report import Results, fmt_ci, fmt_num, fmt_pct  # noqa: F401
+from analysis.i18n import N_, Lang, decimals_for
 
-MIN_CELL = 5
+TABLE_TEMPLATES = Path(__file__).parent / "templates" / "table"
 SUPPRESSED = ":"
+BREAK = "|"
 
-#: Headline shares of the barometer (binary variables and derived 0/1 indicators).
-HEADLINE_SHARES = (
-    "barriere_endringsvilje",
-    "etterutdanning_ikt",
-    "evaluerer_effekt",
-    "handlingsplan",
-    "forventer_kvalitet",
-    "forventer_forenkling",
-    "prioritet_hoy",
-)
-EXTRA_LABELS = {
-    "prioritet_hoy": {
-        "nb": "Digitalisering prioriteres høyt eller svært høyt",
-        "en": "Digitalisation has high or very high priority",
-    },
-    "suksess_topp2": {
-        "nb": "Lykkes i stor eller svært stor grad med tilpassede digitale tjenester",
-        "en": "Succeeds to a large or very large extent with tailored digital services",
-    },
-    "maturity": {"nb": "Digital modenhet (indeks 1-4)", "en": "Digital maturity (index 1-4)"},
-    "change_resistance": {
-        "nb": "Endringsmotstand (indeks 1-5)",
-        "en": "Change resistance (index 1-5)",
-    },
+#: Category levels from the data shown in model terms (regions, roles): translated for display.
+LEVELS = {
+    "Østlandet": N_("Østlandet"),
+    "Sørlandet": N_("Sørlandet"),
+    "Vestlandet": N_("Vestlandet"),
+    "Trøndelag": N_("Trøndelag"),
+    "Nord-Norge": N_("Nord-Norge"),
+    "Rådmann/kommunedirektør": N_("Rådmann/kommunedirektør"),
+    "IKT-leder": N_("IKT-leder"),
+    "Annen leder": N_("Annen leder"),
 }
-TEXT = {
-    "variable": {"nb": "Indikator", "en": "Indicator"},
-    "published": {"nb": "Publisert", "en": "Published"},
-    "all": {"nb": "Alle", "en": "All"},
-    "size_class": {"nb": "Størrelsesklasse", "en": "Size class"},
-    "respondents": {"nb": "Svar (n)", "en": "Respondents (n)"},
-    "municipalities": {"nb": "Kommuner i registeret (N)", "en": "Municipalities in register (N)"},
-    "response_rate": {"nb": "Svarandel", "en": "Response rate"},
-    "weight": {"nb": "Vekt N/n", "en": "Weight N/n"},
+
+#: How a scale is shown: (kind, default decimals). kind: pct, pp or num.
+SHOW = {
+    "share": ("pct", 0),
+    "predicted share": ("pct", 0),
+    "share difference": ("pp", 0),
+    "marginal effect (share)": ("pp", 1),
+    "mean": ("num", 2),
+    "predicted mean": ("num", 2),
+    "mean difference": ("num", 2),
+    "marginal effect": ("num", 2),
+    "coefficient": ("num", 2),
+    "log-odds": ("num", 2),
+    "odds ratio": ("num", 2),
+    "alpha": ("num", 2),
+    "weight": ("num", 2),
+    "ratio": ("num", 2),
+    "count": ("num", 0),
 }
 
 
-def var_label(codebook: Codebook, name: str, lang: str) -> str:
-    """Label of a variable or derived indicator."""
-    if name in EXTRA_LABELS:
-        return EXTRA_LABELS[name][lang]
-    return codebook.label(name, lang)
+def var_label(codebook: Codebook, name: str, _: Lang) -> str:
+    """The codebook's label of a variable or derived indicator in the report language."""
+    return codebook.label(name, _.lang)
 
 
-def group_labels(thresholds: config.SizeThresholds, lang: str) -> dict[str, str]:
-    """Size-class labels plus 'all'."""
-    return {**thresholds.labels(lang), "all": TEXT["all"][lang]}
+def group_labels(thresholds: config.SizeThresholds, _: Lang) -> dict[str, str]:
+    """Labels of the size classes (with their thresholds) and of 'all'."""
+    m, lg = _.num(thresholds.medium, 0), _.num(thresholds.large, 0)
+    return {
+        "small": _("Små (under {medium})", medium=m),
+        "medium": _(
+            "Mellomstore ({medium}–{large})", medium=m, large=_.num(thresholds.large - 1, 0)
+        ),
+        "large": _("Store ({large} og flere)", large=lg),
+        "all": _("Alle kommuner"),
+    }
 
 
-def headline_estimates(
-    d: pd.DataFrame, year: int, variables: tuple[str, ...] = HEADLINE_SHARES, weighted: bool = True
+def term_label(term: str, _: Lang, short: bool = False) -> str:
+    """Readable label of a model term id (``ln_pop_c``, ``size_class[large]``, ``a:b``)."""
+    fixed = {
+        "Intercept": _("Konstantledd"),
+        "ln_pop_c": _("Størrelse (log innbyggertall)")
+        if short
+        else _("Størrelse: log innbyggertall (0 = 10 000)"),
+        "cri_c": _("Endringsmotstand")
+        if short
+        else _("Endringsmotstand (indeks, 0 = midtpunktet 3)"),
+    }
+    if term in fixed:
+        return fixed[term]
+    if ":" in term:
+        return " × ".join(term_label(t, _, short=True) for t in term.split(":"))
+    if "[" in term:
+        var, level = term.rstrip("]").split("[", 1)
+        names = {
+            "size_class": _("Størrelsesklasse"),
+            "rolle": _("Rolle"),
+            "region": _("Landsdel"),
+            "year": _("År"),
+        }
+        level = {"medium": _("mellomstor"), "large": _("stor"), "small": _("liten")}.get(
+            level, level
+        )
+        return f"{names.get(var, var)}: {level}"
+    return term
+
+
+def unit_header(scale: str, _: Lang) -> str:
+    """Column header of an estimate on ``scale`` (the unit is stated once, here)."""
+    kind = SHOW.get(scale, ("num", 2))[0]
+    return {
+        "pct": _("Andel, %"),
+        "pp": _("Prosentpoeng"),
+    }.get(kind, _("Estimat"))
+
+
+def value(x: float, scale: str, _: Lang, se: float | None = None) -> str:
+    """One estimate in its unit, to the precision its standard error supports."""
+    if x is None or pd.isna(x):
+        return SUPPRESSED
+    kind, dec = SHOW.get(scale, ("num", 2))
+    if se is not None and not pd.isna(se) and se > 0:
+        dec = decimals_for(se, 100 if kind in ("pct", "pp") else 1, most=3)
+    shown = 100 * x if kind in ("pct", "pp") else x
+    return _.num(round(shown, dec) + 0.0, dec)  # + 0.0: no "-0"
+
+
+def interval(lo: float, hi: float, scale: str, _: Lang, se: float | None = None) -> str:
+    """'[lo; hi]' in the same unit and precision as :func:`value` (no unit sign: the header has it)."""
+    if lo is None or hi is None or pd.isna(lo) or pd.isna(hi):
+        return SUPPRESSED
+    return f"[{value(lo, scale, _, se)}{_('; ')}{value(hi, scale, _, se)}]"
+
+
+@lru_cache(maxsize=1)
+def _styler() -> type:
+    from pandas.io.formats.style import Styler
+
+    return Styler.from_custom_template(str(TABLE_TEMPLATES), html_table="barometer_table.tpl")
+
+
+def style(df: pd.DataFrame, name: str, caption: str = "", hide_index: bool = False):
+    """A pandas Styler with a stable id (byte-identical pages) and an optional caption; row
+    labels are the index (row headers, left-aligned), values right-aligned. The table template
+    (``templates/table``) scopes header cells and leaves no empty header cell."""
+    st = _styler()(df).set_uuid(name)
+    if caption:
+        st = st.set_caption(caption)
+    if hide_index:
+        st = st.hide(axis="index")
+    return st
+
+
+def _cell_columns(r, _: Lang) -> tuple[str, str]:
+    if r.suppressed:
+        return SUPPRESSED, SUPPRESSED
+    return value(r.estimate, r.scale, _, r.se), interval(r.ci_low, r.ci_high, r.scale, _, r.se)
+
+
+def by_group(
+    rows: pd.DataFrame,
+    codebook: Codebook,
+    thresholds: config.SizeThresholds,
+    _: Lang,
+    groups: tuple[str, ...] = ("small", "medium", "large", "all"),
 ) -> pd.DataFrame:
-    """Long table: variable x group with design-based share estimates and published values.
-
-    ``d`` carries the design columns of :func:`analysis.weights.weight_year` (N_h, w).
-    """
-    frames = []
-    for v in variables:
-        if v not in d or d[v].notna().sum() == 0:
-            continue
-        t = estimates.by_size_class(d, v, share=True, weighted=weighted)
-        t.insert(0, "variable", v)
-        t["published"] = [published.published(v, year, g) for g in t["group"]]
-        frames.append(t)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def suppress(long: pd.DataFrame) -> pd.DataFrame:
-    """Blank estimates that rest on fewer than ``MIN_CELL`` respondents."""
-    out = long.copy()
-    small = out["n"] < MIN_CELL
-    for c in ("estimate", "se", "ci_low", "ci_high"):
-        out[c] = out[c].astype(float).where(~small)
-    out.loc[small, "method"] = f"suppressed: fewer than {MIN_CELL} respondents"
+    """Indicators x size classes: estimate, 95 % interval and n under each class (spanners)."""
+    labels = group_labels(thresholds, _)
+    data: dict[tuple[str, str], list[str]] = {}
+    index = []
+    for outcome, g in rows.groupby("outcome", sort=False):
+        index.append(var_label(codebook, outcome, _))
+        g = g.set_index("group")
+        unit = unit_header(g["scale"].iloc[0], _)
+        for grp in groups:
+            if grp not in g.index:
+                est, ci, n = "–", "–", "–"
+            else:
+                r = g.loc[grp]
+                est, ci = _cell_columns(r, _)
+                n = _.num(int(r.n), 0) if pd.notna(r.n) else "–"
+            data.setdefault(
+                (labels[grp], unit if len({*rows["scale"]}) == 1 else _("Estimat")), []
+            ).append(est)
+            data.setdefault((labels[grp], _("95 % KI")), []).append(ci)
+            data.setdefault((labels[grp], "n"), []).append(n)
+    out = pd.DataFrame(data, index=pd.Index(index, name=_("Indikator")))
+    out.columns = pd.MultiIndex.from_tuples(out.columns)
     return out
 
 
-def record(results: Results, section: str, long: pd.DataFrame) -> None:
-    """Put a (suppressed) long table of estimates into the results file."""
-    for v, g in suppress(long).groupby("variable", sort=False):
-        results.add_frame(section, v, g)
-
-
-def display_shares(
-    long: pd.DataFrame, codebook: Codebook, thresholds: config.SizeThresholds, lang: str = "nb"
-) -> pd.DataFrame:
-    """Wide display table: one row per indicator, 'share [CI] (n)' per size class."""
-    labels = group_labels(thresholds, lang)
-    rows = []
-    for v, g in suppress(long).groupby("variable", sort=False):
-        row = {TEXT["variable"][lang]: var_label(codebook, v, lang)}
-        for r in g.itertuples():
-            row[labels[r.group]] = (
-                SUPPRESSED
-                if pd.isna(r.estimate)
-                else f"{fmt_pct(r.estimate, 0, lang)} {fmt_ci(r.ci_low, r.ci_high, lang)} (n={r.n})"
-            )
-        pub = [
-            f"{labels[r.group]}: {fmt_pct(r.published, 0, lang)}"
-            for r in g.itertuples()
-            if r.published is not None and not pd.isna(r.published)
+def long_table(rows: pd.DataFrame, columns: dict[str, str], _: Lang) -> pd.DataFrame:
+    """Rows with estimate, interval, p values and n formatted; ``columns`` maps id columns of
+    ``rows`` to their (translated) headers and become the index."""
+    out = rows[list(columns)].rename(columns=columns)
+    unit = unit_header(rows["scale"].iloc[0], _) if rows["scale"].nunique() == 1 else _("Estimat")
+    cells = [_cell_columns(r, _) for r in rows.itertuples()]
+    out[unit] = [c[0] for c in cells]
+    out[_("95 % KI")] = [c[1] for c in cells]
+    if rows["p"].notna().any():
+        out["p"] = [SUPPRESSED if r.suppressed else _.num(r.p, 3) for r in rows.itertuples()]
+    if rows["p_adj"].notna().any():
+        out[_("p justert (BH)")] = [
+            SUPPRESSED if r.suppressed else _.num(r.p_adj, 3) for r in rows.itertuples()
         ]
-        row[TEXT["published"][lang]] = "; ".join(pub) if pub else "–"
-        rows.append(row)
-    return pd.DataFrame(rows)
+    out["n"] = [_.num(int(v), 0) if pd.notna(v) else "–" for v in rows["n"]]
+    return out.set_index(list(columns.values()))
 
 
-def display_response(
-    resp_table: pd.DataFrame, thresholds: config.SizeThresholds, lang: str = "nb"
-) -> pd.DataFrame:
-    """Response by size class against the register, formatted."""
-    labels = group_labels(thresholds, lang)
-    t = resp_table.copy()
-    total = pd.DataFrame(
-        [
-            {
-                "size_class": "all",
-                "respondents": t["respondents"].sum(),
-                "municipalities": t["municipalities"].sum(),
-            }
-        ]
-    )
-    total["response_rate"] = total["respondents"] / total["municipalities"]
-    t = pd.concat([t, total], ignore_index=True)
-    return pd.DataFrame(
-        {
-            TEXT["size_class"][lang]: [labels[c] for c in t["size_class"]],
-            TEXT["respondents"][lang]: t["respondents"].astype(int),
-            TEXT["municipalities"][lang]: t["municipalities"].astype(int),
-            TEXT["response_rate"][lang]: [fmt_pct(x, 0, lang) for x in t["response_rate"]],
-            TEXT["weight"][lang]: [
-                fmt_num(x, 2, lang) if pd.notna(x) else "–" for x in t.get("weight", [])
-            ]
-            + ["–"] * (len(t) - len(t.get("weight", []))),
-        }
-    )
-
-
-def cell(est: float, lo: float, hi: float, lang: str, decimals: int = 2) -> str:
-    """'est [lo; hi]' with the language's decimal mark."""
-    if pd.isna(est):
-        return "–"
-    if pd.isna(lo) or pd.isna(hi):
-        return "ikke identifisert" if lang == "nb" else "not identified"
-    sep = "; " if lang == "nb" else ", "
-    return f"{fmt_num(est, decimals, lang)} [{fmt_num(lo, decimals, lang)}{sep}{fmt_num(hi, decimals, lang)}]"
-
-
-def display_model_grid(fits: dict, lang: str = "nb", odds: bool = True) -> pd.DataFrame:
-    """Terms x models: odds ratios (or coefficients) with 95 % CIs; N and SE type in footer rows."""
-    from analysis.models import term_label
-
+def model_grid(fits: dict[str, pd.DataFrame], term_labels: dict[str, str], _: Lang) -> pd.DataFrame:
+    """Terms x models: estimate and 95 % interval per model (spanners). ``fits`` maps a model
+    id to its tidy coefficient rows (all on one scale, e.g. odds ratios)."""
     terms: list[str] = []
     for f in fits.values():
-        terms += [t for t in f.coefficients["term"] if t not in terms]
-    head = "Forklaringsvariabel" if lang == "nb" else "Term"
-    rows = []
-    for t in terms:
-        row = {head: term_label(t, lang)}
-        for name, f in fits.items():
-            c = f.coefficients.set_index("term")
-            if t not in c.index or (odds and t == "Intercept"):
-                row[name] = (
-                    "–"
-                    if t not in c.index
-                    else cell(c.loc[t, "coef"], c.loc[t, "ci_low"], c.loc[t, "ci_high"], lang, 3)
-                )
-                continue
-            r = c.loc[t]
-            if odds:
-                row[name] = cell(np.exp(r["coef"]), np.exp(r["ci_low"]), np.exp(r["ci_high"]), lang)
-            else:
-                row[name] = cell(r["coef"], r["ci_low"], r["ci_high"], lang, 3)
-        rows.append(row)
-    rows.append({head: "N", **{k: str(f.n) for k, f in fits.items()}})
-    rows.append(
-        {
-            head: "SE" if lang == "en" else "Standardfeil",
-            **{
-                k: (
-                    "design (Taylor)"
-                    if f.kind == "design"
-                    else (
-                        "klynge"
-                        if "cluster" in f.method and lang == "nb"
-                        else "cluster"
-                        if "cluster" in f.method
-                        else "HC1/robust"
-                    )
-                )
-                for k, f in fits.items()
-            },
-        }
-    )
-    fit_row = {head: "AIC / pseudo-R²" if lang == "en" else "AIC / pseudo-R²"}
-    for k, f in fits.items():
-        st = f.stats
-        fit_row[k] = (
-            f"{fmt_num(st['aic'], 1, lang)} / {fmt_num(st.get('pseudo_r2_mcfadden', st.get('r2', float('nan'))), 3, lang)}"
-            if "aic" in st
-            else "–"
+        terms += [t for t in f["term"] if t not in terms]
+    data: dict[tuple[str, str], list[str]] = {}
+    for model, f in fits.items():
+        f = f.set_index("term")
+        unit = unit_header(f["scale"].iloc[0], _) if len(f) else ""
+        head = {"odds ratio": _("Oddsforhold"), "coefficient": _("Koeffisient")}.get(
+            f["scale"].iloc[0] if len(f) else "", unit
         )
-    rows.append(fit_row)
-    return pd.DataFrame(rows)
-
-
-def display_ame(fits: dict, lang: str = "nb", scale: float = 100.0) -> pd.DataFrame:
-    """Average marginal effects (percentage points for binary outcomes) of several fits."""
-    from analysis.models import term_label
-
-    head = "Forklaringsvariabel" if lang == "nb" else "Term"
-    terms: list[str] = []
-    for f in fits.values():
-        if not f.ame.empty:
-            terms += [t for t in f.ame["term"] if t not in terms]
-    rows = []
-    for t in terms:
-        row = {head: term_label(t, lang)}
-        for k, f in fits.items():
-            a = f.ame.set_index("term") if not f.ame.empty else pd.DataFrame()
-            row[k] = (
-                cell(
-                    scale * a.loc[t, "ame"],
-                    scale * a.loc[t, "ci_low"],
-                    scale * a.loc[t, "ci_high"],
-                    lang,
-                    1,
-                )
-                if t in a.index
-                else "–"
+        for t in terms:
+            identified = (
+                bool(f.loc[t, "identified"]) if t in f.index and "identified" in f else True
             )
-        rows.append(row)
-    return pd.DataFrame(rows)
-
-
-def to_html(df: pd.DataFrame, caption: str = "") -> str:
-    """A plain, accessible HTML table (header cells scoped, optional caption)."""
-    import html as _html
-
-    head = "".join(f'<th scope="col">{_html.escape(str(c))}</th>' for c in df.columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{_html.escape(str(v))}</td>" for v in row) + "</tr>"
-        for row in df.itertuples(index=False)
+            if t not in f.index:
+                est, ci = "–", "–"
+            elif not identified:
+                est, ci = _("ikke identifisert"), "–"
+            else:
+                r = f.loc[t]
+                est = value(r["estimate"], r["scale"], _)
+                ci = interval(r["ci_low"], r["ci_high"], r["scale"], _)
+            data.setdefault((model, head), []).append(est)
+            data.setdefault((model, _("95 % KI")), []).append(ci)
+    out = pd.DataFrame(
+        data, index=pd.Index([term_labels.get(t, t) for t in terms], name=_("Forklaringsvariabel"))
     )
-    cap = f"<caption>{_html.escape(caption)}</caption>" if caption else ""
-    return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    out.columns = pd.MultiIndex.from_tuples(out.columns)
+    return out
+
+
+def counts(
+    df: pd.DataFrame, index: dict[str, str], columns: dict[str, str], _: Lang
+) -> pd.DataFrame:
+    """A table of counts: ``index``/``columns`` map id columns to headers; numbers formatted."""
+    out = df[[*index, *columns]].rename(columns={**index, **columns})
+    for c in columns.values():
+        out[c] = [_.num(v, 0) if pd.notna(v) else "–" for v in out[c]]
+    return out.set_index(list(index.values())) if index else out

@@ -19,6 +19,11 @@ import pandas as pd
 
 from analysis.register import Register
 
+METHOD_CHANGE = (
+    "design-based contrast of two years (svy, Taylor); PSU = municipality across reforms, "
+    "yearly raked weights, with replacement; t CI"
+)
+
 
 def panel_map(reg: Register, year: int, target_year: int) -> pd.DataFrame:
     """Code valid in ``year`` -> code in ``target_year`` (``panel_id``) and how it was mapped."""
@@ -73,7 +78,12 @@ def add_panel_id(resp: pd.DataFrame, reg: Register, target_year: int | None = No
 
 
 def year_over_year(df: pd.DataFrame, var: str, years: list[int]) -> pd.DataFrame:
-    """Design-based estimate per year and the change from the previous year, with SEs."""
+    """Change in ``var`` between consecutive survey years in ``years`` (design-based).
+
+    One row per pair: ``contrast`` "2019-2018", estimate (later minus earlier), SE, 95 % CI,
+    p, ``n`` (the smaller year's valid answers), ``in_both_years`` (municipalities that
+    answered in both, whose covariance enters the SE through the shared PSU).
+    """
     import polars as pl
     import svy
 
@@ -83,29 +93,28 @@ def year_over_year(df: pd.DataFrame, var: str, years: list[int]) -> pd.DataFrame
     d["year"] = d["year"].astype(str)
     s = svy.Sample(pl.from_pandas(d), svy.Design(psu="panel_id", wgt="w"))
     res = s.estimation.mean(var, by="year")
-    est = res.to_polars().to_pandas()
+    present = sorted(int(y) for y in res.to_polars()["year"])
+    share = set(d[var].unique()) <= {0.0, 1.0}
     rows = []
-    present = sorted(int(y) for y in est["year"])
     for y0, y1 in zip(present, present[1:], strict=False):
         c = res.contrast(svy.estd(str(y1)) - svy.estd(str(y0))).to_polars().to_pandas().iloc[0]
-        both = len(
-            set(df.loc[(df["year"] == y0) & df[var].notna(), "panel_id"])
-            & set(df.loc[(df["year"] == y1) & df[var].notna(), "panel_id"])
-        )
+        a, b = d[d["year"] == str(y0)], d[d["year"] == str(y1)]
         rows.append(
             {
-                "variable": var,
+                "outcome": var,
+                "group": "all",
+                "contrast": f"{y1}-{y0}",
                 "from": y0,
                 "to": y1,
-                "change": float(c["est"]),
+                "estimate": float(c["est"]),
                 "se": float(c["se"]),
                 "ci_low": float(c["lci"]),
                 "ci_high": float(c["uci"]),
-                "p_value": float(c["p_value"]),
-                "in_both_years": both,
+                "p": float(c["p_value"]),
+                "n": int(min(len(a), len(b))),
+                "in_both_years": len(set(a["panel_id"]) & set(b["panel_id"])),
+                "scale": "share difference" if share else "mean difference",
+                "method": METHOD_CHANGE,
             }
         )
-    est = est.rename(columns={"est": "estimate", "lci": "ci_low", "uci": "ci_high"})
-    est["year"] = est["year"].astype(int)
-    est.insert(0, "variable", var)
-    return est[["variable", "year", "estimate", "se", "ci_low", "ci_high", "n"]], pd.DataFrame(rows)
+    return pd.DataFrame(rows)

@@ -21,6 +21,9 @@ for (h in sort(unique(d$size_class))) {
 }
 des_nofpc <- svydesign(ids = ~1, strata = ~size_class, weights = ~w, data = d)
 g <- svyglm(y ~ ln_pop_c + cri_c, design = subset(des_nofpc, !is.na(y) & !is.na(cri_c)),
-            family = quasibinomial())
+            family = quasibinomial(), control = glm.control(epsilon = 1e-14, maxit = 100))
 for (t in names(coef(g))) { put(paste0("glm.", t, ".coef"), coef(g)[t]); put(paste0("glm.", t, ".se"), SE(g)[t]) }
+g4 <- svyglm(y ~ ln_pop_c * cri_c, design = subset(des_nofpc, !is.na(y) & !is.na(cri_c)),
+             family = quasibinomial(), control = glm.control(epsilon = 1e-14, maxit = 100))
+for (t in names(coef(g4))) { put(paste0("glm4.", t, ".coef"), coef(g4)[t]); put(paste0("glm4.", t, ".se"), SE(g4)[t]) }
 write.csv(out, args[2], row.names = FALSE)

@@ -38,8 +38,9 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, special
 
-from analysis import config, survey_spec
+from analysis import config
 from analysis.register import Register, load_register, sha256_file
+from demo import questionnaire as survey_spec
 
 SEED = 20150101
 RESPONDENTS: dict[int, int] = {2015: 113, 2016: 106, 2017: 108, 2018: 103, 2019: 100}
@@ -641,9 +642,3 @@ def generate(
         encoding="utf-8",
     )
     return DemoResult(files=files, manifest=manifest, truth=truth_path)
-
-
-if __name__ == "__main__":  # pragma: no cover - used by `make demo-data`
-    res = generate()
-    for y, p in res.files.items():
-        print(y, p)

@@ -1,0 +1,194 @@
+"""Reading raw exports: discovery by file name, manifest checks, CSV/Excel/SPSS readers.
+
+Every error names the file (and where it can, the row and column) and says what to do.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from analysis.codebook import Codebook, normalise_label
+from analysis.register import read_checksums, sha256_file
+
+EXPORT_SUFFIXES = {".csv", ".txt", ".xlsx", ".xls", ".sav"}
+YEAR_RE = re.compile(r"(?<!\d)(20\d{2})(?!\d)")
+DELIVERY_FILE = "DELIVERY.json"
+
+
+class IngestError(ValueError):
+    """An export cannot be read as it stands; the message names file, row and column."""
+
+
+# ---------------------------------------------------------------- discovery and reading
+
+
+def discover_exports(raw_dir: Path) -> dict[int, Path]:
+    """Survey year -> export file, from the file names in ``raw_dir``."""
+    raw_dir = Path(raw_dir)
+    if not raw_dir.is_dir():
+        raise IngestError(f"raw data directory {raw_dir} does not exist (RAW_DIR)")
+    found: dict[int, Path] = {}
+    for p in sorted(raw_dir.iterdir()):
+        if p.suffix.lower() not in EXPORT_SUFFIXES or p.name.startswith("."):
+            continue
+        m = YEAR_RE.findall(p.stem)
+        if len(m) != 1:
+            raise IngestError(
+                f"{p}: cannot tell the survey year from the file name; name it with one "
+                "four-digit year, e.g. kommuneundersokelsen_2021.csv"
+            )
+        year = int(m[0])
+        if year in found:
+            raise IngestError(f"two exports for {year}: {found[year].name} and {p.name}; keep one")
+        found[year] = p
+    if not found:
+        raise IngestError(f"no survey exports (*.csv, *.xlsx, *.sav) found in {raw_dir}")
+    return found
+
+
+def verify_manifest(raw_dir: Path) -> dict[str, str]:
+    """Check exports against ``MANIFEST.sha256`` if the delivery has one; return name -> sha256."""
+    raw_dir = Path(raw_dir)
+    manifest = raw_dir / "MANIFEST.sha256"
+    exports = discover_exports(raw_dir)
+    digests = {p.name: sha256_file(p) for p in exports.values()}
+    if manifest.is_file():
+        expected = read_checksums(manifest)
+        for name, digest in digests.items():
+            if name not in expected:
+                raise IngestError(f"{raw_dir / name} is not listed in {manifest}")
+            if expected[name] != digest:
+                raise IngestError(
+                    f"{raw_dir / name} does not match its checksum in {manifest}: raw exports are "
+                    "read-only; restore the delivered file"
+                )
+    return digests
+
+
+MOJIBAKE = re.compile("Ã[¸¥¦˜…†]")
+
+
+def _decode(data: bytes, path: Path) -> tuple[str, str]:
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or data[:200].count(b"\x00") > 5:
+        raise IngestError(
+            f"{path}: the file looks like UTF-16; re-export it as UTF-8 or Windows-1252 CSV"
+        )
+    for enc in ("utf-8-sig", "cp1252"):
+        try:
+            return data.decode(enc), enc
+        except UnicodeDecodeError:
+            continue
+    raise IngestError(f"{path}: neither UTF-8 nor Windows-1252; re-export the file as UTF-8")
+
+
+def _read_csv(path: Path, data: bytes) -> tuple[pd.DataFrame, dict]:
+    text, enc = _decode(data, path)
+    if not text.strip():
+        raise IngestError(f"{path}: the file is empty; ask the vendor for the export again")
+    m = MOJIBAKE.search(text)
+    if m:
+        line = text[: m.start()].count("\n") + 1
+        raise IngestError(
+            f"{path}, row {line}: {text[m.start() : m.start() + 12]!r} looks like UTF-8 text that was "
+            "decoded twice (mojibake); ask for the export again in UTF-8 or Windows-1252"
+        )
+    first = text.splitlines()[0]
+    counts = {d: first.count(d) for d in (";", "\t", ",")}
+    sep = max(counts, key=counts.get)
+    if counts[sep] == 0:
+        raise IngestError(f"{path}, row 1: no delimiter (; , or tab) found in the header line")
+    header = next(csv.reader([first], delimiter=sep))
+    dup = sorted({h.strip() for h in header if [x.strip() for x in header].count(h.strip()) > 1})
+    if dup:
+        raise IngestError(
+            f"{path}, row 1: duplicate column name(s) {dup}; each question needs one column"
+        )
+    df = pd.read_csv(
+        io.StringIO(text),
+        sep=sep,
+        dtype=str,
+        keep_default_na=False,
+        quoting=csv.QUOTE_MINIMAL,
+        skip_blank_lines=True,
+    )
+    return df, {
+        "format": "csv",
+        "encoding": enc,
+        "delimiter": sep,
+        "header_row": 1,
+        "decimal": "," if sep == ";" else ".",
+    }
+
+
+def _read_excel(path: Path, data: bytes, known: set[str]) -> tuple[pd.DataFrame, dict]:
+    grid = pd.read_excel(io.BytesIO(data), header=None, dtype=object, sheet_name=0)
+    if grid.empty:
+        raise IngestError(f"{path}: the first sheet is empty")
+    known_n = {normalise_label(k) for k in known}
+    header_at = None
+    for i in range(min(len(grid), 20)):
+        hits = sum(normalise_label(c) in known_n for c in grid.iloc[i] if pd.notna(c))
+        if hits >= 2:
+            header_at = i
+            break
+    if header_at is None:
+        raise IngestError(f"{path}: no header row with codebook column names in the first 20 rows")
+    header = [
+        str(c).strip() if pd.notna(c) else f"unnamed_{j}"
+        for j, c in enumerate(grid.iloc[header_at])
+    ]
+    df = grid.iloc[header_at + 1 :].copy()
+    df.columns = header
+    df = df.dropna(how="all").reset_index(drop=True)
+    return df, {"format": "xlsx", "header_row": header_at + 1, "decimal": "."}
+
+
+def _read_sav(path: Path) -> tuple[pd.DataFrame, dict]:
+    import pyreadstat
+
+    df, meta = pyreadstat.read_sav(str(path), apply_value_formats=True, formats_as_category=False)
+    return df, {
+        "format": "sav",
+        "header_row": 0,
+        "decimal": ".",
+        "value_labels": bool(meta.variable_value_labels),
+    }
+
+
+def read_export(path: Path, codebook: Codebook) -> tuple[pd.DataFrame, dict]:
+    """Read an export as delivered (read-only), returning raw cells and how it was read.
+
+    ``info['header_row']`` lets log lines cite the row number a person sees in the file.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".sav":
+        df, info = _read_sav(path)
+    else:
+        with open(path, "rb") as fh:  # read-only: raw exports are never written
+            data = fh.read()
+        if not data.strip():
+            raise IngestError(f"{path}: the file is empty; ask the vendor for the export again")
+        if suffix in {".xlsx", ".xls"}:
+            df, info = _read_excel(path, data, codebook.known_columns())
+        else:
+            df, info = _read_csv(path, data)
+    df.columns = [str(c).strip().lstrip("\ufeff") for c in df.columns]
+    if df.empty:
+        raise IngestError(f"{path}: the export has a header but no rows")
+    info["raw_rows"] = len(df)
+    return df, info
+
+
+def delivery_info(raw_dir: Path) -> dict:
+    """The delivery's description (``DELIVERY.json``): at least whether it is synthetic."""
+    p = Path(raw_dir) / DELIVERY_FILE
+    info = json.loads(p.read_text(encoding="utf-8")) if p.is_file() else {}
+    info.setdefault("synthetic", False)
+    return info

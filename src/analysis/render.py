@@ -1,0 +1,107 @@
+"""Pages are the executed notebooks: nbconvert's HTML exporter with the project template.
+
+One Jinja2 template (``templates/barometer/index.html.j2``, extending nbconvert's ``basic``)
+makes every page: inline CSS, no scripts, navigation, the synthetic-data notice and the
+provenance footer. Reviewer pages hide all code and drop cells tagged ``parameters``,
+``injected-parameters``, ``remove-cell`` or ``analyst-only``; analyst pages are the same
+executed notebook with its code. Markdown cells are written in Bokmål; for another
+language they are translated from the message catalog while rendering.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from analysis import i18n
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+TEMPLATE = "barometer"
+REVIEWER_REMOVE = (
+    "parameters",
+    "injected-parameters",
+    "remove-cell",
+    "analyst-only",
+    "notebook-title",
+)
+ANALYST_REMOVE = ("notebook-title",)
+
+
+class MissingTranslation(KeyError):
+    """A markdown cell has no entry in the language's message catalog."""
+
+
+@dataclass
+class Page:
+    """What the template needs besides the notebook."""
+
+    title: str
+    lang: str
+    nav: list[dict] = field(default_factory=list)  # href, label, current
+    synthetic: bool = False
+    provenance_line: str = ""
+    inputs: list[tuple[str, str]] = field(default_factory=list)
+
+
+def translate_markdown(nb, lang: str) -> None:
+    """Replace each markdown cell's Bokmål source by its translation (in place)."""
+    if lang == i18n.SOURCE_LANGUAGE:
+        return
+    cat = i18n.catalog(lang)
+    for cell in nb.cells:
+        if cell.cell_type != "markdown":
+            continue
+        key = cell.source.strip()
+        if key not in cat:
+            raise MissingTranslation(
+                f"markdown cell {key[:60]!r}... has no {lang} translation; run "
+                "scripts/i18n_extract.py and translate it in " + str(i18n.po_path(lang))
+            )
+        cell.source = cat[key]
+
+
+def _texts(lang: str) -> dict[str, str]:
+    _ = i18n.Lang(lang)
+    return {
+        "skip": _("Hopp til innhold"),
+        "nav": _("Sider i barometeret"),
+        "synthetic": _(
+            "Syntetiske data: denne rapporten er bygd på en syntetisk demonstrasjonsundersøkelse med kjent datagenererende prosess, ikke på ekte svar fra kommunene."
+        ),
+        "figure_data": _("Tallene bak figuren"),
+        "provenance": _("Proveniens"),
+        "inputs": _("Inndata (SHA-256)"),
+        "input_file": _("Fil"),
+    }
+
+
+def render(executed: Path, out: Path, page: Page, with_code: bool = False) -> Path:
+    """Write the HTML page of an executed notebook."""
+    import nbformat
+    from nbconvert import HTMLExporter
+    from nbconvert.preprocessors import TagRemovePreprocessor
+
+    nb = nbformat.read(str(executed), as_version=4)
+    for i, c in enumerate(nb.cells):  # papermill gives injected cells random ids
+        c["id"] = f"cell-{i}"
+    translate_markdown(nb, page.lang)
+    remove = TagRemovePreprocessor(
+        remove_cell_tags=set(ANALYST_REMOVE if with_code else REVIEWER_REMOVE), enabled=True
+    )
+    nb, _ = remove.preprocess(nb, {})
+    if not with_code:
+        for c in nb.cells:  # warnings and logs are for analysts, not reviewers
+            if c.cell_type == "code":
+                c.outputs = [o for o in c.outputs if o.get("name") != "stderr"]
+    exporter = HTMLExporter(
+        template_name=TEMPLATE,
+        extra_template_basedirs=[str(TEMPLATE_DIR)],
+        exclude_input=not with_code,
+        exclude_input_prompt=True,
+        exclude_output_prompt=True,
+    )
+    resources = {"page": {**page.__dict__, "text": _texts(page.lang)}}
+    body, _ = exporter.from_notebook_node(nb, resources=resources)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(body, encoding="utf-8")
+    return out
