@@ -21,7 +21,7 @@ export REGISTER_SNAPSHOT
 
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv report test lint format lab i18n demo-data fetch-register lock clean
+.PHONY: help venv report test lint format lab i18n demo-data fetch-register accept-register lock clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[1m%-16s\033[0m %s\n", $$1, $$2}'
@@ -66,7 +66,11 @@ demo-data: $(STAMP) ## Regenerate the synthetic demo exports in data/raw (delibe
 
 fetch-register: $(STAMP) ## Fetch the register from SSB's APIs into data/external/ssb_register
 	$(PY) -c "from analysis import ssb, config; ssb.fetch_register(config.EXTERNAL_DIR / 'ssb_register', list(range(2015, 2025)))"
-	@echo "use it with: make report REGISTER_SNAPSHOT=data/external/ssb_register"
+	@echo "record it with: make accept-register REGISTER_SNAPSHOT=data/external/ssb_register"
+
+accept-register: $(STAMP) ## Record REGISTER_SNAPSHOT as the register in use (prints what changes)
+	@test -n "$(REGISTER_SNAPSHOT)" || { echo "usage: make accept-register REGISTER_SNAPSHOT=<dir>"; exit 2; }
+	$(PY) -m analysis.register accept "$(REGISTER_SNAPSHOT)"
 
 lock: ## Re-resolve requirements.lock from pyproject.toml and regenerate environment.yml
 	VIRTUAL_ENV=$(VENV) $(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock

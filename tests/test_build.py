@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 
 import pandas as pd
 import pytest
@@ -214,3 +215,133 @@ def test_missing_codebook_is_a_clear_error(tmp_path):
     )
     assert r.returncode == 1
     assert "codebook" in r.stderr and "nope.yml" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_second_build_into_the_same_folder_waits_and_says_so(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    code = (
+        "import sys; from pathlib import Path; from analysis import build\n"
+        f"with build.locked(Path({str(tmp_path / 'reports')!r})):\n"
+        "    print('got the lock', flush=True)\n"
+    )
+    with build.locked(tmp_path / "reports"):
+        second = subprocess.Popen(
+            [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        time.sleep(3)
+        assert second.poll() is None, "the second build must wait"
+    out, err = second.communicate(timeout=60)
+    assert second.returncode == 0 and out.strip() == "got the lock"
+    assert err.strip().splitlines() == [
+        f"another build is writing to {(tmp_path / 'reports').resolve()}; waiting for it to finish"
+    ]
+
+
+def test_a_crash_inside_the_directory_swap_keeps_the_last_good_report(built, monkeypatch):
+    """Kill between the two renames of the swap: the next build restores the old site."""
+    out, _ = built
+    rep = out / "reports"
+    before = _snapshot(rep / "2019")
+    staging = rep / ".staging-2019-999"
+    shutil.copytree(rep / "2019", staging)
+    (staging / "index.html").write_text("half-new")
+
+    def crash(self, target):  # the first rename happens, the process dies before the second
+        if self == staging:
+            raise KeyboardInterrupt("killed inside the swap")
+        return real_rename(self, target)
+
+    real_rename = type(staging).rename
+    monkeypatch.setattr(type(staging), "rename", crash)
+    with pytest.raises(KeyboardInterrupt):
+        build.replace_dir(staging, rep / "2019")
+    monkeypatch.undo()
+    assert not (rep / "2019").exists() and list(rep.glob(".old-2019-*"))
+    notes = build.recover(rep)
+    assert notes == ["2019: restored the last good version after an interrupted build"]
+    assert _snapshot(rep / "2019") == before and not list(rep.glob(".staging-*"))
+    assert small_build(out) == ["ingest: up to date", "2019: up to date"]
+
+
+def test_two_builds_from_one_checkout_at_once_keep_their_own_numbers(tmp_path):
+    """Two deliveries built concurrently into two report folders: each site has its own data."""
+    import subprocess
+    import sys
+
+    from analysis import ingest, load
+
+    procs, dirs = [], {}
+    for year, name in ((2019, "a"), (2018, "b")):
+        raw = tmp_path / f"raw_{name}"
+        raw.mkdir()
+        src = next(config.RAW_DIR.glob(f"kommuneundersokelsen_{year}.*"))
+        shutil.copy(src, raw / src.name)
+        dirs[name] = (raw, year)
+        args = [
+            "--raw-dir",
+            str(raw),
+            "--reports-dir",
+            str(tmp_path / name / "reports"),
+            "--processed-dir",
+            str(tmp_path / name / "processed"),
+        ]
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "analysis.build", *args],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    for p in procs:
+        _, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err[-2000:]
+    for name, (raw, year) in dirs.items():
+        rep = tmp_path / name / "reports"
+        assert sorted(p.name for p in rep.iterdir() if p.is_dir()) == sorted(["ingest", str(year)])
+        ingest.run_ingest(
+            raw, config.CODEBOOK_PATH, None, tmp_path / f"check_{name}", config.SizeThresholds()
+        )
+        d = load.survey(tmp_path / f"check_{name}").year(year)
+        expected = int(d.loc[d["size_class"] == "large", "etterutdanning_ikt"].notna().sum())
+        r = results.read_csv(rep / str(year) / "results.csv")
+        row = r[
+            (r["section"] == "headline")
+            & (r["outcome"] == "etterutdanning_ikt")
+            & (r["group"] == "large")
+        ]
+        assert int(row["n"].iloc[0]) == expected, (name, int(row["n"].iloc[0]), expected)
+
+
+def test_parameters_are_checked_before_any_notebook_runs(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    for args, message in (
+        (
+            ["--medium", "30000", "--large", "20000"],
+            "size thresholds must satisfy 0 < medium < large",
+        ),
+        (["--codebook", str(tmp_path / "nope.yml")], "nope.yml not found"),
+    ):
+        t0 = time.time()
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "analysis.build",
+                "--reports-dir",
+                str(tmp_path / "r"),
+                "--processed-dir",
+                str(tmp_path / "p"),
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+        )
+        assert r.returncode == 1 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert time.time() - t0 < 30 and not (tmp_path / "build").exists()

@@ -167,3 +167,33 @@ def test_cronbach_alpha_known_value():
     assert derive.cronbach_alpha(df, ("a", "b", "c"))[0] == pytest.approx(
         k / (k - 1) * (1 - iv / tv)
     )
+
+
+def test_a_class_under_the_minimum_is_not_recoverable(weighted_years, reg):
+    """Only 3 large municipalities answer: their share, the class contrasts, the M3 coefficient
+    of the large class and its predicted shares are withheld, and a second class is withheld so
+    that the large share cannot be solved from 'all' and the other classes."""
+    from analysis import models
+
+    d = weighted_years[2019].data
+    keep = d[(d["size_class"] != "large") | d.index.isin(d[d["size_class"] == "large"].index[:3])]
+    th = config.SizeThresholds()
+    w = weights.weight_year(keep.drop(columns=["N_h", "w_base", "w"]), reg.year(2019), th).data
+    shares = results.tidy(
+        estimates.by_size_class(w, "etterutdanning_ikt", share=True), year=2019, section="s"
+    )
+    by = shares.set_index("group")
+    assert by.loc["large", "suppressed"] and not by.loc["all", "suppressed"]
+    assert by[["suppressed"]].loc[["small", "medium"]].sum().iloc[0] == 1  # complementary
+    hidden = by[by["suppressed"]]
+    assert hidden["estimate"].isna().all() and hidden["se"].isna().all()
+    diffs = results.tidy(
+        estimates.class_differences(w, "etterutdanning_ikt"), year=2019, section="s"
+    ).set_index("contrast")
+    assert diffs.loc["large-small", "suppressed"] and diffs.loc["large-medium", "suppressed"]
+    fit = models.svyglm("etterutdanning_ikt ~ C(size_class, Treatment('small')) + cri_c", w)
+    coefs = results.tidy(
+        fit.coefs().assign(outcome="etterutdanning_ikt", method=fit.method), year=2019, section="s"
+    ).set_index("term")
+    assert coefs.loc["size_class[large]", "suppressed"] and not coefs.loc["cri_c", "suppressed"]
+    assert not coefs.loc["size_class[medium]", "suppressed"]

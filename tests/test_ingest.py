@@ -72,6 +72,30 @@ def test_manifest_detects_an_altered_export(tmp_path):
         ingest.verify_manifest(raw)
 
 
+def test_a_file_listed_in_the_manifest_but_missing_stops_the_run(tmp_path):
+    raw = tmp_path / "raw"
+    shutil.copytree(config.RAW_DIR, raw)
+    (raw / "kommuneundersokelsen_2017.sav").unlink()
+    with pytest.raises(
+        ingest.IngestError, match=r"lists kommuneundersokelsen_2017.sav, which is not in"
+    ):
+        ingest.verify_manifest(raw)
+
+
+def test_standard_sha256sum_manifest_with_spaces_and_notes_in_the_folder(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    src = config.RAW_DIR / "kommuneundersokelsen_2018.csv"
+    target = raw / "kommuneundersokelsen 2018 (endelig).csv"
+    shutil.copy(src, target)
+    (raw / "LESMEG.txt").write_text("Levering fra leverandøren.\n", encoding="utf-8")
+    (raw / "MANIFEST.sha256").write_text(
+        f"{sha256_file(target)}  {target.name}\n"
+    )  # as sha256sum writes it
+    assert ingest.verify_manifest(raw) == {target.name: sha256_file(target)}
+    assert ingest.discover_exports(raw) == {2018: target}
+
+
 def _one_year_dir(tmp_path, year, mutate):
     raw = tmp_path / "raw"
     raw.mkdir()
@@ -193,3 +217,34 @@ def test_processed_tables_round_trip(tmp_path):
     pd.testing.assert_series_equal(
         resp["population"], res.respondents["population"], check_names=False
     )
+
+
+def test_a_new_years_renamed_column_stops_with_the_codebook_lines_to_add(codebook, tmp_path):
+    from analysis import readers
+    from analysis.codebook import load_codebook
+
+    path = config.RAW_DIR / "kommuneundersokelsen_2019.xlsx"
+    df, _ = ingest.read_export(path, codebook)
+    readers.map_columns(df, 2021, codebook, path)  # unchanged columns: a new year needs no edit
+    renamed = df.rename(
+        columns={
+            "Program etter- og videreutdanning IKT-personale": "Program etter/videreutdanning IKT-personalet"
+        }
+    )
+    with pytest.raises(ingest.IngestError) as exc:
+        readers.map_columns(renamed, 2021, codebook, path)
+    msg = str(exc.value)
+    assert "etterutdanning_ikt" in msg and "would silently drop out" in msg
+    assert "most similar unknown column is 'Program etter/videreutdanning IKT-personalet'" in msg
+    assert (
+        "  etterutdanning_ikt:\n    years:\n      2021:\n        column: Program etter/videreutdanning IKT-personalet"
+        in msg
+    )
+    text = config.CODEBOOK_PATH.read_text(encoding="utf-8")
+    marker = "  etterutdanning_ikt:\n"
+    i = text.index("    years:\n", text.index(marker)) + len("    years:\n")
+    (tmp_path / "cb.yml").write_text(
+        text[:i] + "      2021:\n        not_asked: true\n" + text[i:], encoding="utf-8"
+    )
+    mapping, _ = readers.map_columns(renamed, 2021, load_codebook(tmp_path / "cb.yml"), path)
+    assert "etterutdanning_ikt" not in mapping

@@ -71,3 +71,45 @@ def test_every_county_has_a_region(reg):
 def test_year_outside_register_is_a_clear_error(reg):
     with pytest.raises(register.RegisterError, match="covers 2015-2024, not 2031"):
         reg.year(2031)
+
+
+def _tampered(tmp_path, reg, kommunenr="0101", year=2019, population=25_000):
+    """A copy of the snapshot with one population changed and its own SHA256SUMS regenerated."""
+    import pandas as pd
+
+    snap = tmp_path / "tampered"
+    shutil.copytree(reg.source, snap, ignore=shutil.ignore_patterns("*.md", "SHA256SUMS"))
+    pop = pd.read_csv(snap / register.POPULATION_FILE, dtype=str, keep_default_na=False)
+    pop.loc[(pop["year"] == str(year)) & (pop["kommunenr"] == kommunenr), "population"] = str(
+        population
+    )
+    pop.to_csv(snap / register.POPULATION_FILE, index=False, lineterminator="\n")
+    register.write_checksums(snap)
+    return snap
+
+
+def test_a_snapshot_that_brings_its_own_checksums_is_still_rejected(tmp_path, reg):
+    snap = _tampered(tmp_path, reg)
+    with pytest.raises(register.RegisterError, match="checksum mismatch.*make accept-register"):
+        register.load_register(snap)
+
+
+def test_accepting_a_new_snapshot_is_explicit_logged_and_reports_the_change(
+    tmp_path, reg, monkeypatch
+):
+    # Halden (0101) had about 31 000 inhabitants in 2019: 15 000 moves it from large to medium
+    snap = _tampered(tmp_path, reg, "0101", 2019, 15_000)
+    sums = tmp_path / "register_snapshot.sha256"
+    shutil.copy(config.REGISTER_CHECKSUMS_PATH, sums)
+    monkeypatch.setattr(config, "REGISTER_CHECKSUMS_PATH", sums)
+    monkeypatch.setattr(config, "DATA_DIR", tmp_path)
+    report = register.accept_snapshot(snap, previous=reg.source)
+    line = next(ln for ln in report.splitlines() if ln.strip().startswith("2019"))
+    assert line.split()[1:] == ["0", "1", "-1"], report  # small, medium, large
+    assert (
+        register.load_register(snap).year(2019).set_index("kommunenr").loc["0101", "population"]
+        == 15_000
+    )
+    assert "accepted" in (tmp_path / "register_snapshot.log").read_text()
+    with pytest.raises(register.RegisterError, match="checksum mismatch"):
+        register.load_register(reg.source)  # the old snapshot is no longer the recorded one

@@ -52,7 +52,7 @@ def test_change_types_derived_like_the_snapshot():
 
 def test_fetch_register_writes_a_loadable_snapshot(tmp_path):
     out = ssb.fetch_register(tmp_path / "ssb", [2016, 2017], http=fake_http)
-    reg = register.load_register(out)  # verified against the SHA256SUMS the fetch wrote
+    reg = register.load_register(out, out / "SHA256SUMS")  # the sums the fetch wrote, explicitly
     assert reg.years == [2016, 2017]
     y16 = reg.year(2016).set_index("kommunenr")["population"].to_dict()
     assert y16 == {"0301": 658390, "0706": 45000, "0719": 5500}

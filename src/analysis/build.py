@@ -23,14 +23,12 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import shutil
-import subprocess
 import sys
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import metadata
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -40,30 +38,16 @@ from analysis import (
     i18n,
     ingest,
     processed,
+    provenance,
     readers,
     register,
     render,
     results,
 )
+from analysis.codebook import CodebookError, load_codebook
 from analysis.i18n import N_
 
 KEY_FILE = ".build-key"
-KEY_PACKAGES = (
-    "pandas",
-    "numpy",
-    "scipy",
-    "statsmodels",
-    "svy",
-    "polars",
-    "matplotlib",
-    "seaborn",
-    "papermill",
-    "nbconvert",
-    "babel",
-    "pyreadstat",
-    "openpyxl",
-    "pandera",
-)
 
 #: (notebook, page file, nav label) of each kind of site.
 SITES: dict[str, list[tuple[str, str, str]]] = {
@@ -83,47 +67,6 @@ SITES: dict[str, list[tuple[str, str, str]]] = {
 
 class BuildError(RuntimeError):
     """A build step failed; the message names the notebook, the cell and what to do."""
-
-
-def code_digest() -> str:
-    """SHA-256 over the package (code, templates, catalogs) and the notebooks."""
-    h = hashlib.sha256()
-    pkg = Path(__file__).parent
-    files = [
-        p
-        for p in pkg.rglob("*")
-        if p.is_file() and p.suffix in (".py", ".j2", ".tpl", ".css", ".json", ".po")
-    ]
-    for p in sorted([*files, *config.NOTEBOOKS_DIR.glob("*.ipynb")]):
-        h.update(str(p.relative_to(config.PROJECT_ROOT)).encode())
-        h.update(p.read_bytes())
-    return h.hexdigest()
-
-
-def _git(*args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=config.PROJECT_ROOT, check=True, capture_output=True, text=True
-    ).stdout.strip()
-
-
-def git_commit() -> str:
-    """Commit of the working tree (``+dirty`` with uncommitted changes), or 'unknown'."""
-    try:
-        dirty = _git("status", "--porcelain", "--untracked-files=no")
-        return _git("rev-parse", "HEAD") + ("+dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def package_versions() -> dict[str, str]:
-    """Installed versions of the packages that shape the numbers."""
-    out = {"python": platform.python_version()}
-    for p in KEY_PACKAGES:
-        try:
-            out[p] = metadata.version(p)
-        except metadata.PackageNotFoundError:
-            out[p] = "not installed"
-    return out
 
 
 @dataclass(frozen=True)
@@ -250,6 +193,50 @@ def build_site(job: Job) -> str:
     return f"{job.name}: built"
 
 
+@contextmanager
+def locked(*dirs: Path):
+    """Hold an exclusive lock on each folder (``.build.lock``) for the block; a second build
+    into the same reports or processed folder waits, and says so in one line."""
+    import fcntl
+
+    handles = []
+    try:
+        for d in sorted({Path(x).resolve() for x in dirs}):
+            d.mkdir(parents=True, exist_ok=True)
+            fh = open(d / ".build.lock", "a+")  # noqa: SIM115 - held until the block ends
+            handles.append(fh)
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                print(
+                    f"another build is writing to {d}; waiting for it to finish",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+    finally:
+        for fh in handles:
+            fh.close()  # closing releases the lock
+
+
+def recover(reports_dir: Path) -> list[str]:
+    """Clean up after an interrupted build: a staging folder is discarded; an ``.old-<name>-*``
+    folder whose site is missing (a crash between the two renames of the swap) is restored."""
+    notes = []
+    for stale in sorted(reports_dir.glob(".staging-*")):
+        shutil.rmtree(stale, ignore_errors=True)
+    for old in sorted(reports_dir.glob(".old-*")):
+        name = old.name[len(".old-") :].rsplit("-", 1)[0]
+        target = reports_dir / name
+        if target.exists():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.rename(target)
+            notes.append(f"{name}: restored the last good version after an interrupted build")
+    return notes
+
+
 def replace_dir(staging: Path, target: Path) -> None:
     """Move a complete staging folder into place (the old version is removed only afterwards)."""
     old = target.with_name(f".old-{target.name}-{os.getpid()}")
@@ -293,13 +280,46 @@ def build(
     reports_dir = Path(reports_dir)
     build_dir = Path(build_dir) if build_dir else reports_dir.parent / "build" / reports_dir.name
     reports_dir.mkdir(parents=True, exist_ok=True)
-    for stale in [*reports_dir.glob(".staging-*"), *reports_dir.glob(".old-*")]:
-        shutil.rmtree(stale, ignore_errors=True)  # left by an interrupted build; never used
+    with locked(reports_dir, processed_dir):
+        return _build(
+            raw_dir,
+            codebook,
+            reports_dir,
+            processed_dir,
+            register_snapshot,
+            medium,
+            large,
+            lang,
+            years,
+            pooled,
+            force,
+            build_dir,
+            workers,
+        )
+
+
+def _build(
+    raw_dir: Path,
+    codebook: Path,
+    reports_dir: Path,
+    processed_dir: Path,
+    register_snapshot: Path | None,
+    medium: int,
+    large: int,
+    lang: str,
+    years: list[int] | None,
+    pooled: bool | None,
+    force: bool,
+    build_dir: Path,
+    workers: int | None,
+) -> list[str]:
+    done: list[str] = recover(reports_dir)
     reg_dir = register_snapshot or config.default_register_snapshot()
     if reg_dir is None:
         raise BuildError("no register snapshot: set REGISTER_SNAPSHOT")
     if not Path(codebook).is_file():
         raise BuildError(f"codebook {codebook} not found; pass CODEBOOK=<path to codebook.yml>")
+    load_codebook(codebook)  # the whole codebook is validated before any data is read
     reg_sums = register.verify_snapshot(reg_dir)
     raw_sums = ingest.verify_manifest(raw_dir)
     inputs = {
@@ -307,7 +327,7 @@ def build(
         **{f"register/{k}": v for k, v in reg_sums.items()},
         "codebook": register.sha256_file(codebook),
     }
-    code, commit = code_digest(), git_commit()
+    code, commit = provenance.code_digest(), provenance.git_commit()
 
     def rel(p: Path) -> str:
         """Paths inside the project relative to it (provenance identical across clones)."""
@@ -329,14 +349,13 @@ def build(
             "commit": commit,
             "parameters": {k: str(v) for k, v in sorted(params.items())},
             "inputs_sha256": dict(sorted(inputs.items())),
-            "packages": package_versions(),
+            "packages": provenance.package_versions(),
         }
         key = _key({"inputs": inputs, "code": code, "params": params, **key_extra})
         return Job(
             name, kind, params, key, reports_dir, build_dir, lang, synthetic, prov, tuple(extra)
         )
 
-    done: list[str] = []
     ingest_job = job("ingest", "ingest", {**common, "raw_dir": rel(raw_dir)}, False)
     processed_key = Path(processed_dir) / KEY_FILE
     processed_ok = (
@@ -441,7 +460,13 @@ def main(argv: list[str] | None = None) -> int:
             force=a.force,
             build_dir=config.resolve(a.build_dir) if a.build_dir else None,
         )
-    except (BuildError, ingest.IngestError, register.RegisterError, ValueError) as exc:
+    except (
+        BuildError,
+        ingest.IngestError,
+        register.RegisterError,
+        CodebookError,
+        ValueError,
+    ) as exc:
         print(f"make report failed: {exc}", file=sys.stderr)
         return 1
     for line in log:

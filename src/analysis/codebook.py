@@ -38,10 +38,13 @@ class Variable:
     values: dict[str, Any] = field(default_factory=dict)
     missing: tuple[str, ...] = ()
     range: tuple[float, float] | None = None
+    aliases: dict[str, str] = field(default_factory=dict)
 
     def lookup(self) -> dict[str, Any]:
-        """Normalised answer label -> code."""
-        return {normalise_label(k): v for k, v in self.values.items()}
+        """Normalised answer label (or declared alias) -> code."""
+        out = {normalise_label(k): v for k, v in self.values.items()}
+        out.update({normalise_label(a): self.values[c] for a, c in self.aliases.items()})
+        return out
 
     def missing_lookup(self) -> set[str]:
         """Normalised labels that mean "don't know"."""
@@ -50,7 +53,11 @@ class Variable:
     def columns(self) -> list[str]:
         """Every column name the variable has had, newest year first."""
         return list(
-            dict.fromkeys(self.years[y]["column"] for y in sorted(self.years, reverse=True))
+            dict.fromkeys(
+                self.years[y]["column"]
+                for y in sorted(self.years, reverse=True)
+                if "column" in self.years[y]
+            )
         )
 
     @property
@@ -86,12 +93,14 @@ class Codebook:
         for v in self.variables.values():
             prev = None
             for y in sorted(v.years):
-                q = v.years[y].get("question", "")
+                if v.years[y].get("not_asked") == "True":
+                    continue
+                q = v.years[y].get("question") or prev or ""  # no wording given: unchanged
                 rows.append(
                     {
                         "variable": v.name,
                         "year": y,
-                        "column": v.years[y]["column"],
+                        "column": v.years[y].get("column", ""),
                         "question": q,
                         "wording_changed": prev is not None and q != prev,
                     }
@@ -114,6 +123,51 @@ class Codebook:
         return (derived.get("label") or {}).get(lang, name)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML loader that refuses a key given twice in one mapping (PyYAML keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise CodebookError(
+                    f"line {key_node.start_mark.line + 1}: the key {key!r} is given twice in one "
+                    f"mapping (first on line {seen[key]}); YAML would silently keep the last one. "
+                    "Remove one of them."
+                )
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+def validate_schema(raw: dict, path: Path) -> None:
+    """Validate the whole codebook against ``codebook.schema.json`` (JSON Schema)."""
+    import json
+
+    import jsonschema
+
+    schema = json.loads(
+        (Path(__file__).parent / "codebook.schema.json").read_text(encoding="utf-8")
+    )
+    data = json.loads(json.dumps(raw, default=str))  # year keys as text, as in the schema
+    errors = sorted(
+        jsonschema.Draft202012Validator(schema).iter_errors(data),
+        key=lambda e: list(map(str, e.path)),
+    )
+    if errors:
+
+        def message(e) -> str:
+            if e.validator == "oneOf" and "values" in list(e.path):
+                return f"{e.instance!r}: a code is a number or a text without ':', '[' or ']' (they would break model terms)"
+            return e.message
+
+        lines = [f"  {'.'.join(map(str, e.path)) or '(top)'}: {message(e)}" for e in errors[:8]]
+        raise CodebookError(
+            f"codebook {path} does not follow the schema (src/analysis/codebook.schema.json):\n"
+            + "\n".join(lines)
+        )
+
+
 def _parse_entry(name: str, spec: dict, kinds: set[str], where: str) -> Variable:
     if not isinstance(spec, dict):
         raise CodebookError(f"{where}: {name} must be a mapping")
@@ -125,20 +179,51 @@ def _parse_entry(name: str, spec: dict, kinds: set[str], where: str) -> Variable
         raise CodebookError(f"{where}: {name} lists no years")
     parsed: dict[int, dict[str, str]] = {}
     for y, ys in years.items():
-        if not isinstance(ys, dict) or "column" not in ys:
-            raise CodebookError(f"{where}: {name}, year {y} needs a `column`")
+        if not isinstance(ys, dict) or ("column" not in ys and not ys.get("not_asked")):
+            raise CodebookError(
+                f"{where}: {name}, year {y} needs a `column` (or `not_asked: true`)"
+            )
         parsed[int(y)] = {k: str(v) for k, v in ys.items()}
     if vtype in {"binary", "ordinal", "nominal"} and not spec.get("values"):
         raise CodebookError(f"{where}: {name} ({vtype}) needs `values`")
+    values = dict(spec.get("values") or {})
+    for label in [*values, *(spec.get("aliases") or {})]:
+        if not isinstance(label, str):
+            raise CodebookError(
+                f"{where}: {name}: the answer label {label!r} is read as {str(label).lower()} by YAML; "
+                "quote the label in the codebook (write 'Yes', not Yes)"
+            )
+    seen: dict[Any, str] = {}
+    for label, code in values.items():
+        if code in seen:
+            raise CodebookError(
+                f"{where}: {name}: the labels {seen[code]!r} and {label!r} both have code {code!r}. "
+                f"Codes must be one-to-one; if both labels mean the same answer, keep {seen[code]!r} "
+                f"under `values` and declare the other under `aliases:` as `{label}: {seen[code]}`"
+            )
+        seen[code] = label
+    if vtype == "binary" and set(values.values()) != {0, 1}:
+        raise CodebookError(
+            f"{where}: {name} (binary) must code its two answers 0 and 1, not {sorted(map(str, values.values()))}"
+        )
+    if vtype == "ordinal" and not all(isinstance(c, int | float) for c in values.values()):
+        raise CodebookError(f"{where}: {name} (ordinal) needs numeric codes")
+    aliases = dict(spec.get("aliases") or {})
+    for alias, target in aliases.items():
+        if target not in values:
+            raise CodebookError(
+                f"{where}: {name}: alias {alias!r} points to {target!r}, which is not a label under `values`"
+            )
     rng = spec.get("range")
     return Variable(
         name=name,
         type=vtype,
         label=dict(spec.get("label") or {}),
         years=parsed,
-        values=dict(spec.get("values") or {}),
+        values=values,
         missing=tuple(spec.get("missing") or ()),
         range=(float(rng[0]), float(rng[1])) if rng else None,
+        aliases=aliases,
     )
 
 
@@ -146,13 +231,16 @@ def load_codebook(path: Path) -> Codebook:
     """Read and validate a codebook YAML file."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
     except FileNotFoundError as exc:
         raise CodebookError(f"codebook {path} not found; pass CODEBOOK=<path>") from exc
     except yaml.YAMLError as exc:
         raise CodebookError(f"codebook {path} is not valid YAML: {exc}") from exc
+    except CodebookError as exc:
+        raise CodebookError(f"codebook {path}, {exc}") from None
     if not isinstance(raw, dict) or "variables" not in raw or "fields" not in raw:
         raise CodebookError(f"codebook {path} needs top-level `fields` and `variables`")
+    validate_schema(raw, path)
     fields = {
         n: _parse_entry(n, s, FIELD_TYPES, f"{path} fields") for n, s in raw["fields"].items()
     }

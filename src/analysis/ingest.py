@@ -38,6 +38,7 @@ from analysis.readers import (
     IngestError,
     delivery_info,
     discover_exports,
+    map_columns,
     read_export,
     verify_manifest,
 )
@@ -58,79 +59,6 @@ class YearResult:
 
 
 # ---------------------------------------------------------------- column mapping and coding
-
-
-def map_columns(
-    df: pd.DataFrame, year: int, codebook: Codebook, path: Path
-) -> tuple[dict[str, str], list[str]]:
-    """Canonical name -> file column for ``year``; and the file's columns the codebook ignores.
-
-    Years the codebook lists need their listed column; other years are matched against every
-    year's column names (newest first).
-    """
-    present = {normalise_label(c): c for c in df.columns}
-    mapping: dict[str, str] = {}
-    missing: list[str] = []
-    for v in [*codebook.fields.values(), *codebook.variables.values()]:
-        if year in v.years:
-            col = normalise_label(v.years[year]["column"])
-            if col in present:
-                mapping[v.name] = present[col]
-            elif v.type != "pii":
-                missing.append(f"{v.name} (column {v.years[year]['column']!r})")
-        else:
-            for c in v.columns():
-                if normalise_label(c) in present:
-                    mapping[v.name] = present[normalise_label(c)]
-                    break
-    if missing:
-        used_now = {
-            present[normalise_label(c)]
-            for v in [*codebook.fields.values(), *codebook.variables.values()]
-            for c in v.columns()
-            if normalise_label(c) in present
-        }
-        unknown_cols = [c for c in df.columns if c not in used_now]
-        years_cb = sorted({y for v in codebook.variables.values() for y in v.years})
-        fits = [
-            y
-            for y in years_cb
-            if y != year
-            and all(
-                normalise_label(v.years[y]["column"]) in present
-                for v in [*codebook.fields.values(), *codebook.variables.values()]
-                if y in v.years and v.type != "pii"
-            )
-        ]
-        hint = (
-            f" The columns match the codebook's {fits[-1]} export: is this file from {fits[-1]}? "
-            "Name the file with its survey year."
-            if fits
-            else ""
-        )
-        raise IngestError(
-            f"{path}, row 1: column(s) required by the codebook for {year} are missing: "
-            f"{', '.join(missing)}. Columns in the file that the codebook does not know: "
-            f"{unknown_cols or 'none'}. If a question was renamed, add the new column name under "
-            f"its variable's `years: {year}` in the codebook.{hint}"
-        )
-    if not any(
-        codebook.fields[n].type in {"municipality_name", "municipality_number"}
-        for n in mapping
-        if n in codebook.fields
-    ):
-        raise IngestError(
-            f"{path}: no column identifies the municipality (codebook fields "
-            "of type municipality_name / municipality_number)"
-        )
-    if not any(n in codebook.variables for n in mapping):
-        raise IngestError(
-            f"{path}: none of the codebook's survey questions was found; is this "
-            f"the right file and does the codebook know year {year}?"
-        )
-    used = set(mapping.values())
-    unknown = [c for c in df.columns if c not in used]
-    return mapping, unknown
 
 
 def _is_blank(x: object) -> bool:

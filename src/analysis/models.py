@@ -141,7 +141,40 @@ class DesignFit:
         )
         out["scale"] = "log-odds" if self.family == "binomial" else "coefficient"
         out["identified"] = np.isfinite(out["se"]) & np.isfinite(out["estimate"])
+        out["n"] = [self.term_n(t) for t in out["term"]]
         return out
+
+    def term_n(self, term: str) -> int:
+        """Respondents a coefficient rests on: for a category level, the smaller of that level
+        and the reference level (a level's coefficient contrasts the two); the intercept rests
+        on the reference levels; any other term on every respondent in the fit."""
+        outcome, terms, _ = parse_formula(self.formula, self.data)
+        cols = list(dict.fromkeys(c for t in terms for c, _, _ in t.factors))
+        used = self.data[[outcome, *cols]].dropna()
+        refs = self._refs()
+
+        def count(var: str, level: str) -> int:
+            return int((used[var].astype(str) == level).sum())
+
+        if term == "Intercept":
+            counts = [count(v, ref) for v, ref in refs.items()]
+        else:
+            counts = []
+            for part in term.split(":"):
+                if "[" in part:
+                    var, level = part.rstrip("]").split("[", 1)
+                    counts += [count(var, level), count(var, refs[var])]
+        return min(counts) if counts else self.n
+
+    def _refs(self) -> dict[str, str]:
+        """Reference level of each categorical column."""
+        _, terms, _ = parse_formula(self.formula, self.data)
+        refs = {}
+        for t in terms:
+            for col, ref, cat in t.factors:
+                if cat and col in self.categories:
+                    refs[col] = ref or self.categories[col][0]
+        return refs
 
     def ame(self, variables: list[str] | None = None) -> pd.DataFrame:
         """Average marginal effects of numeric columns (svy ``margins``: the total derivative

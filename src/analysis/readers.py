@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.codebook import Codebook, normalise_label
+from analysis.codebook import Codebook, Variable, normalise_label
 from analysis.register import read_checksums, sha256_file
 
 EXPORT_SUFFIXES = {".csv", ".txt", ".xlsx", ".xls", ".sav"}
@@ -38,6 +38,8 @@ def discover_exports(raw_dir: Path) -> dict[int, Path]:
         if p.suffix.lower() not in EXPORT_SUFFIXES or p.name.startswith("."):
             continue
         m = YEAR_RE.findall(p.stem)
+        if not m and p.suffix.lower() == ".txt":
+            continue  # a note such as LESMEG.txt, not an export
         if len(m) != 1:
             raise IngestError(
                 f"{p}: cannot tell the survey year from the file name; name it with one "
@@ -60,6 +62,13 @@ def verify_manifest(raw_dir: Path) -> dict[str, str]:
     digests = {p.name: sha256_file(p) for p in exports.values()}
     if manifest.is_file():
         expected = read_checksums(manifest)
+        missing = sorted(n for n in expected if not (raw_dir / n).is_file())
+        if missing:
+            raise IngestError(
+                f"{manifest} lists {', '.join(missing)}, which is not in {raw_dir}: the delivery is "
+                "incomplete. Put the file back (its year would silently drop out) or remove its "
+                "line from the manifest if it was never delivered."
+            )
         for name, digest in digests.items():
             if name not in expected:
                 raise IngestError(f"{raw_dir / name} is not listed in {manifest}")
@@ -192,3 +201,110 @@ def delivery_info(raw_dir: Path) -> dict:
     info = json.loads(p.read_text(encoding="utf-8")) if p.is_file() else {}
     info.setdefault("synthetic", False)
     return info
+
+
+def map_columns(
+    df: pd.DataFrame, year: int, codebook: Codebook, path: Path
+) -> tuple[dict[str, str], list[str]]:
+    """Canonical name -> file column for ``year``; and the file's columns the codebook ignores.
+
+    Years the codebook lists need their listed column; other years are matched against every
+    year's column names (newest first).
+    """
+    present = {normalise_label(c): c for c in df.columns}
+    mapping: dict[str, str] = {}
+    missing: list[str] = []
+    vanished: list[Variable] = []
+    listed = sorted({y for v in codebook.variables.values() for y in v.years})
+    before = [y for y in listed if y < year]
+    for v in [*codebook.fields.values(), *codebook.variables.values()]:
+        if year in v.years and v.years[year].get("not_asked") == "True":
+            continue  # the codebook says the question was not asked this year
+        if year in v.years:
+            col = normalise_label(v.years[year]["column"])
+            if col in present:
+                mapping[v.name] = present[col]
+            elif v.type != "pii":
+                missing.append(f"{v.name} (column {v.years[year]['column']!r})")
+        else:
+            for c in v.columns():
+                if normalise_label(c) in present:
+                    mapping[v.name] = present[normalise_label(c)]
+                    break
+            else:
+                if v.name in codebook.variables and before and before[-1] in v.years:
+                    vanished.append(v)
+    if vanished:
+        raise IngestError(_vanished_message(df, path, year, vanished, codebook, mapping))
+    if missing:
+        used_now = {
+            present[normalise_label(c)]
+            for v in [*codebook.fields.values(), *codebook.variables.values()]
+            for c in v.columns()
+            if normalise_label(c) in present
+        }
+        unknown_cols = [c for c in df.columns if c not in used_now]
+        years_cb = sorted({y for v in codebook.variables.values() for y in v.years})
+        fits = [
+            y
+            for y in years_cb
+            if y != year
+            and all(
+                normalise_label(v.years[y]["column"]) in present
+                for v in [*codebook.fields.values(), *codebook.variables.values()]
+                if y in v.years and v.type != "pii" and "column" in v.years[y]
+            )
+        ]
+        hint = (
+            f" The columns match the codebook's {fits[-1]} export: is this file from {fits[-1]}? "
+            "Name the file with its survey year."
+            if fits
+            else ""
+        )
+        raise IngestError(
+            f"{path}, row 1: column(s) required by the codebook for {year} are missing: "
+            f"{', '.join(missing)}. Columns in the file that the codebook does not know: "
+            f"{unknown_cols or 'none'}. If a question was renamed, add the new column name under "
+            f"its variable's `years: {year}` in the codebook.{hint}"
+        )
+    if not any(
+        codebook.fields[n].type in {"municipality_name", "municipality_number"}
+        for n in mapping
+        if n in codebook.fields
+    ):
+        raise IngestError(
+            f"{path}: no column identifies the municipality (codebook fields "
+            "of type municipality_name / municipality_number)"
+        )
+    if not any(n in codebook.variables for n in mapping):
+        raise IngestError(
+            f"{path}: none of the codebook's survey questions was found; is this "
+            f"the right file and does the codebook know year {year}?"
+        )
+    used = set(mapping.values())
+    unknown = [c for c in df.columns if c not in used]
+    return mapping, unknown
+
+
+def _vanished_message(df, path, year, vanished, codebook, mapping) -> str:
+    """A variable asked last year has no column in a new year's export: name it, suggest the
+    most similar unknown column and the exact codebook lines to add."""
+    import difflib
+
+    used = set(mapping.values())
+    unknown = [c for c in df.columns if c not in used and c not in codebook.pii_columns]
+    parts = []
+    for v in vanished:
+        last = v.columns()[0]
+        guess = difflib.get_close_matches(last, unknown, n=1, cutoff=0.3)
+        lines = f"  {v.name}:\n    years:\n      {year}:\n        column: {guess[0] if guess else '<column name>'}"
+        parts.append(
+            f"{v.name} (last year's column {last!r}) is not in the file"
+            + (f"; the most similar unknown column is {guess[0]!r}" if guess else "")
+            + f". Add to the codebook under `variables:`\n{lines}\n"
+            f"or, if the question was not asked in {year}, `not_asked: true` under that year"
+        )
+    return (
+        f"{path}, row 1: a question asked in earlier years has no column in the {year} export, "
+        "so it would silently drop out of the year and the trends. " + "; ".join(parts)
+    )

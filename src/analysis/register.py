@@ -10,6 +10,7 @@ Fetch: the same two tables from SSB's open APIs (see :mod:`analysis.ssb`).
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,10 +87,10 @@ def read_checksums(path: Path) -> dict[str, str]:
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        parts = line.split()
-        if len(parts) != 2 or len(parts[0]) != 64:
+        m = re.fullmatch(r"([0-9a-fA-F]{64}) [ *](.+)", line)
+        if not m:
             raise RegisterError(f"{path}, line {lineno}: expected '<sha256>  <file name>'")
-        out[parts[1].lstrip("*")] = parts[0].lower()
+        out[m.group(2)] = m.group(1).lower()
     return out
 
 
@@ -102,20 +103,12 @@ def write_checksums(directory: Path, names: tuple[str, ...] = REGISTER_FILES) ->
     return target
 
 
-def checksums_for(snapshot_dir: Path) -> Path:
-    """The checksum file that vouches for a snapshot.
-
-    A snapshot that carries its own ``SHA256SUMS`` (e.g. one fetched from SSB by
-    ``make fetch-register``) is checked against it; otherwise against the checksums
-    recorded in the repository (``data/register_snapshot.sha256``).
-    """
-    own = Path(snapshot_dir) / CHECKSUM_FILE
-    return own if own.is_file() else config.REGISTER_CHECKSUMS_PATH
-
-
 def verify_snapshot(snapshot_dir: Path, checksum_path: Path | None = None) -> dict[str, str]:
     """Check every register file against its recorded SHA-256; return name -> digest.
 
+    The checksums recorded in the repository (``data/register_snapshot.sha256``) are
+    authoritative: a snapshot's own ``SHA256SUMS`` vouches for nothing (anyone who edits a
+    file can regenerate it). Another snapshot is used only after :func:`accept_snapshot`.
     Raises :class:`RegisterError` naming the file, the expected and the actual digest.
     """
     snapshot_dir = Path(snapshot_dir)
@@ -125,7 +118,7 @@ def verify_snapshot(snapshot_dir: Path, checksum_path: Path | None = None) -> di
             "to a folder holding municipalities_population.csv and municipality_changes.csv, "
             "or run `make fetch-register`"
         )
-    checksum_path = Path(checksum_path) if checksum_path else checksums_for(snapshot_dir)
+    checksum_path = Path(checksum_path) if checksum_path else config.REGISTER_CHECKSUMS_PATH
     expected = read_checksums(checksum_path)
     digests: dict[str, str] = {}
     for name in REGISTER_FILES:
@@ -138,8 +131,9 @@ def verify_snapshot(snapshot_dir: Path, checksum_path: Path | None = None) -> di
         if actual != expected[name]:
             raise RegisterError(
                 f"checksum mismatch for {path}: expected {expected[name]} (from {checksum_path}), "
-                f"got {actual}. The snapshot differs from the one recorded; restore it or record "
-                "the new snapshot's checksums deliberately."
+                f"got {actual}. The snapshot differs from the one recorded. Restore it, or record "
+                f"a new snapshot deliberately: make accept-register REGISTER_SNAPSHOT={snapshot_dir} "
+                "(it prints what changes)."
             )
         digests[name] = actual
     return digests
@@ -279,3 +273,77 @@ def load_register(snapshot_dir: Path | None = None, checksum_path: Path | None =
     _check_codes(ch, ch_path, ["old_kommunenr", "new_kommunenr"])
     ch["valid_from"] = _to_int(ch, "valid_from", ch_path)
     return Register(population=pop, changes=ch, source=snapshot_dir, checksums=digests)
+
+
+def class_counts(reg: Register, thresholds: config.SizeThresholds | None = None) -> pd.DataFrame:
+    """Municipalities per year and size class (the raking targets N_h)."""
+    thresholds = thresholds or config.SizeThresholds()
+    pop = reg.population.assign(
+        size_class=size_class(reg.population["population"], thresholds).to_numpy()
+    )
+    t = pop.groupby(["year", "size_class"], observed=False).size().unstack(fill_value=0)
+    return t.reindex(columns=list(config.SIZE_CLASSES), fill_value=0)
+
+
+def accept_snapshot(snapshot_dir: Path, previous: Path | None = None) -> str:
+    """Record ``snapshot_dir`` as the register the project uses (a deliberate, logged act).
+
+    Checks the snapshot's own ``SHA256SUMS`` if it has one (a transfer check), compares the
+    municipalities per year and size class with the previously recorded snapshot (when its
+    files are at ``previous`` or the default location and still match), writes the new
+    checksums to ``data/register_snapshot.sha256`` and appends the change to
+    ``data/register_snapshot.log``. Returns the report it printed.
+    """
+    from datetime import UTC, datetime
+
+    snapshot_dir = Path(snapshot_dir).resolve()
+    own = snapshot_dir / CHECKSUM_FILE
+    new = load_register(snapshot_dir, own if own.is_file() else _write_temp_sums(snapshot_dir))
+    lines = [f"new register snapshot: {snapshot_dir}"]
+    old_dir = Path(previous) if previous else config.default_register_snapshot()
+    try:
+        old = load_register(old_dir) if old_dir else None
+    except RegisterError:
+        old = None
+    after = class_counts(new)
+    if old is None:
+        lines.append("the previously recorded snapshot is not at hand: no comparison")
+    else:
+        diff = after.subtract(class_counts(old), fill_value=0).astype(int)
+        changed = diff[(diff != 0).any(axis=1)]
+        lines.append(
+            "municipalities per year and size class, change against the recorded snapshot:"
+        )
+        lines.append(changed.to_string() if len(changed) else "  none")
+    lines.append("municipalities per year and size class in the new snapshot:")
+    lines.append(after.to_string())
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    sums = "".join(f"{new.checksums[n]}  {n}\n" for n in REGISTER_FILES)
+    config.REGISTER_CHECKSUMS_PATH.write_text(
+        f"# SHA-256 of the register snapshot in use, accepted {stamp} from {snapshot_dir}\n"
+        "# (make accept-register; see data/register_snapshot.log)\n" + sums,
+        encoding="utf-8",
+    )
+    log = config.DATA_DIR / "register_snapshot.log"
+    with log.open("a", encoding="utf-8") as fh:
+        fh.write(f"{stamp} accepted {snapshot_dir}\n" + sums + "\n".join(lines[1:]) + "\n\n")
+    return "\n".join(lines)
+
+
+def _write_temp_sums(snapshot_dir: Path) -> Path:
+    import tempfile
+
+    tmp = Path(tempfile.mkdtemp()) / CHECKSUM_FILE
+    tmp.write_text("".join(f"{sha256_file(snapshot_dir / n)}  {n}\n" for n in REGISTER_FILES))
+    return tmp
+
+
+if __name__ == "__main__":  # python -m analysis.register accept DIR (make accept-register)
+    import sys
+
+    if len(sys.argv) != 3 or sys.argv[1] != "accept":
+        sys.exit("usage: python -m analysis.register accept <snapshot dir>")
+    try:
+        print(accept_snapshot(Path(sys.argv[2])))
+    except RegisterError as exc:
+        sys.exit(f"accept-register failed: {exc}")

@@ -123,7 +123,7 @@ def schema():  # -> pandera DataFrameSchema
 def tidy(frame: pd.DataFrame, **fixed: object) -> pd.DataFrame:
     """Rows of ``frame`` in the results schema: ``fixed`` values fill columns, missing ids
     become '', disclosure control applied (see module docstring)."""
-    df = frame.copy()
+    df = frame.reset_index(drop=True)
     for k, v in fixed.items():
         df[k] = v
     if "variable" in df and "outcome" not in df:
@@ -143,9 +143,25 @@ def tidy(frame: pd.DataFrame, **fixed: object) -> pd.DataFrame:
     if "identified" in frame:
         sup = sup | ~frame["identified"].fillna(True).astype(bool).to_numpy()
     small = df["n"].fillna(MIN_CELL).lt(MIN_CELL).to_numpy(dtype=bool)
-    sup = sup | small
-    df.loc[sup, _VALUES] = np.nan
-    df["suppressed"] = sup
+    df["suppressed"] = sup | small
+    df = _complementary(df)
+    df.loc[df["suppressed"], _VALUES] = np.nan
+    return df
+
+
+def _complementary(df: pd.DataFrame) -> pd.DataFrame:
+    """Complementary suppression: where one size class is withheld but the other classes and
+    'all' are shown, the withheld share could be solved from them (the classes' known sizes
+    weight them into 'all'); the next smallest class is withheld too."""
+    classes = ["small", "medium", "large"]
+    keys = ["year", "section", "outcome", "model", "term", "contrast"]
+    for _, g in df[df["group"].isin([*classes, "all"])].groupby(keys, sort=False):
+        cls = g[g["group"].isin(classes)]
+        hidden = cls[cls["suppressed"]]
+        shown = cls[~cls["suppressed"]]
+        all_shown = ((g["group"] == "all") & ~g["suppressed"]).any()
+        if len(hidden) == 1 and len(shown) >= 1 and all_shown:
+            df.loc[shown["n"].astype(float).idxmin(), "suppressed"] = True
     return df
 
 
