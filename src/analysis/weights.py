@@ -4,8 +4,8 @@ Design of one survey year: strata = size classes, stratum population N_h = the r
 number of municipalities in the class (finite-population correction), base weight N_h / n_h.
 The base weights are raked (svy's ``weighting.rake``) to the register's municipality counts
 by size class and by region. Variances (svy, Taylor linearisation) treat the raked weights
-as fixed within the stratified design with FPC: this ignores the (usually small) variance
-reduction from raking, so standard errors are slightly conservative. When a region has
+as fixed within the stratified design with FPC: the calibration is not propagated, which is
+not guaranteed to be conservative (see docs/methods.md and issue 9). When a region has
 fewer than ``MIN_CELL_RESPONDENTS`` respondents the region margin is dropped for that year
 (post-stratification by size class only) and the diagnostics say so.
 """
