@@ -60,6 +60,49 @@ def xlsx_case(name: str, mutate: Callable[[pd.DataFrame], pd.DataFrame], title_r
     return make
 
 
+def bytes_case(name: str, data: bytes) -> Callable[[Path], Path]:
+    def make(d: Path) -> Path:
+        (d / name).write_bytes(data)
+        return d / name
+
+    return make
+
+
+def xlsx_second_sheet(d: Path) -> Path:
+    import openpyxl
+
+    wb = openpyxl.load_workbook(XLSX19)
+    wb.create_sheet("Forside", 0)
+    p = d / "k_2019.xlsx"
+    wb.save(p)
+    return p
+
+
+def xlsx_time_cells(value: object | None = None) -> Callable[[Path], Path]:
+    """The 2019 workbook with real Excel date cells as submission times (optionally one cell
+    replaced by ``value``)."""
+
+    def make(d: Path) -> Path:
+        from datetime import datetime
+
+        import openpyxl
+
+        wb = openpyxl.load_workbook(XLSX19)
+        ws = wb.worksheets[0]
+        col = [c.value for c in ws[1]].index("Tidspunkt") + 1
+        for r in range(2, ws.max_row + 1):
+            cell = ws.cell(row=r, column=col)
+            if isinstance(cell.value, str) and cell.value.strip():
+                cell.value = datetime.strptime(cell.value.strip(), "%d.%m.%Y %H:%M")
+        if value is not None:
+            ws.cell(row=7, column=col).value = value
+        p = d / "k_2019.xlsx"
+        wb.save(p)
+        return p
+
+    return make
+
+
 def sav_without_labels(d: Path) -> Path:
     df, meta = pyreadstat.read_sav(str(SAV17))
     p = d / "kommuneundersokelsen_2017.sav"
@@ -241,11 +284,76 @@ CASES = {
         2015,
         ("log", {processed.R_NO_MUNICIPALITY: 1}),
     ),
+    "unbalanced_quote": (
+        csv_case("k_2015.csv", with_cell(6, "Kommune", '"Halden')),
+        2015,
+        ("error", r"k_2015\.csv, row \d+: the CSV cannot be split.*quote.*never closed"),
+    ),
+    "truncated_xlsx": (
+        bytes_case("k_2019.xlsx", XLSX19.read_bytes()[: XLSX19.stat().st_size // 2]),
+        2019,
+        (
+            "error",
+            r"k_2019\.xlsx: not a readable Excel workbook \(BadZipFile.*truncated or damaged",
+        ),
+    ),
+    "spss_file_named_csv": (
+        bytes_case("k_2017.csv", SAV17.read_bytes()),
+        2017,
+        ("error", r"k_2017\.csv: the file is an SPSS file named \.csv; rename it to k_2017\.sav"),
+    ),
+    "excel_file_named_csv": (
+        bytes_case("k_2019.csv", XLSX19.read_bytes()),
+        2019,
+        ("error", r"k_2019\.csv: the file is an Excel file named \.csv; rename it to k_2019\.xlsx"),
+    ),
+    "legacy_xls_workbook": (
+        bytes_case("k_2019.xls", bytes.fromhex("d0cf11e0a1b11ae1") + b"\0" * 504),
+        2019,
+        ("error", r"k_2019\.xls: a legacy Excel 97-2003 workbook.*save it as \.xlsx"),
+    ),
+    "csv_named_sav": (
+        csv_case("k_2015.sav", TEXT15),
+        2015,
+        ("error", r"k_2015\.sav: the content is not an SPSS file \(it looks like CSV\)"),
+    ),
+    "answers_on_the_second_sheet": (
+        xlsx_second_sheet,
+        2019,
+        (
+            "error",
+            r"k_2019\.xlsx: the first sheet 'Forside' is empty; sheets found: 'Forside', 'Svar 2019'",
+        ),
+    ),
+    "number_with_underscore": (
+        csv_case("k_2015.csv", with_cell(4, "IKT-andel av budsjett (%)", "1_0")),
+        2015,
+        (
+            "error",
+            r"k_2015\.csv, row 4, column 'IKT-andel av budsjett \(%\)': '1_0' is not a number",
+        ),
+    ),
+    "non_ascii_digits": (
+        csv_case("k_2015.csv", with_cell(4, "IKT-andel av budsjett (%)", "١٠"), "utf-8"),
+        2015,
+        ("error", r"row 4, column 'IKT-andel av budsjett \(%\)': '١٠' is not a number"),
+    ),
+    "dont_know_in_a_numeric_item": (
+        csv_case("k_2015.csv", with_cell(4, "IKT-andel av budsjett (%)", "Vet ikke")),
+        2015,
+        ("log", {"kept": 113}),
+    ),
+    "excel_date_cells": (xlsx_time_cells(), 2019, ("log", {"kept": 100, processed.R_DUPLICATE: 1})),
+    "unparseable_submission_time": (
+        xlsx_time_cells("i går"),
+        2019,
+        ("error", r"k_2019\.xlsx, row 7, column 'Tidspunkt': 'i går' is not a submission time"),
+    ),
 }
 
 
 def test_corpus_is_large_enough():
-    assert len(CASES) >= 20
+    assert len(CASES) >= 38
 
 
 @pytest.mark.parametrize("case", sorted(CASES), ids=str)

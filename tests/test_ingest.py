@@ -248,3 +248,80 @@ def test_a_new_years_renamed_column_stops_with_the_codebook_lines_to_add(codeboo
     )
     mapping, _ = readers.map_columns(renamed, 2021, load_codebook(tmp_path / "cb.yml"), path)
     assert "etterutdanning_ikt" not in mapping
+
+
+def _xlsx_with_real_dates(src, target, edit=None):
+    """The 2019 Excel export with its submission times as real Excel date cells."""
+    from datetime import datetime
+
+    import openpyxl
+
+    wb = openpyxl.load_workbook(src)
+    ws = wb.worksheets[0]
+    header = [c.value for c in ws[1]]
+    col = header.index("Tidspunkt") + 1
+    for r in range(2, ws.max_row + 1):
+        cell = ws.cell(row=r, column=col)
+        if isinstance(cell.value, str) and cell.value.strip():
+            cell.value = datetime.strptime(cell.value.strip(), "%d.%m.%Y %H:%M")
+            cell.number_format = "dd.mm.yyyy hh:mm"
+    if edit:
+        edit(ws, col)
+    wb.save(target)
+
+
+def test_excel_date_cells_are_times_and_keep_the_wrong_year_check(tmp_path, codebook, reg):
+    src = config.RAW_DIR / "kommuneundersokelsen_2019.xlsx"
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    _xlsx_with_real_dates(src, raw / "kommuneundersokelsen_2019.xlsx")
+    res = ingest.ingest_year(raw / "kommuneundersokelsen_2019.xlsx", 2019, codebook, reg)
+    ref = ingest.ingest_year(src, 2019, codebook, reg)
+    pd.testing.assert_frame_equal(
+        res.respondents.drop(columns="source_file"), ref.respondents.drop(columns="source_file")
+    )
+    assert (
+        (res.log["reason"] == processed.R_DUPLICATE).sum()
+        == (ref.log["reason"] == processed.R_DUPLICATE).sum()
+        == 1
+    )
+    wrong = tmp_path / "wrong"
+    wrong.mkdir()
+    _xlsx_with_real_dates(src, wrong / "kommuneundersokelsen_2020.xlsx")
+    with pytest.raises(ingest.IngestError, match=r"dated 2019, but the file name says 2020"):
+        ingest.ingest_year(wrong / "kommuneundersokelsen_2020.xlsx", 2020, codebook, reg)
+
+
+def test_a_submission_time_that_is_not_a_time_names_the_cell(tmp_path, codebook, reg):
+    src = config.RAW_DIR / "kommuneundersokelsen_2019.xlsx"
+    target = tmp_path / "kommuneundersokelsen_2019.xlsx"
+    _xlsx_with_real_dates(
+        src,
+        target,
+        edit=lambda ws, col: setattr(ws.cell(row=5, column=col), "value", "i går kveld"),
+    )
+    with pytest.raises(
+        ingest.IngestError,
+        match=r"row 5, column 'Tidspunkt': 'i går kveld' is not a submission time",
+    ):
+        ingest.ingest_year(target, 2019, codebook, reg)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ('{"synthetic": tru', r"DELIVERY\.json, line 1, column 15: not valid JSON"),
+        (
+            '{"synthetic": "false"}',
+            r"DELIVERY\.json: \"synthetic\" must be true or false without quotes, not 'false'",
+        ),
+    ],
+)
+def test_delivery_description_is_validated(tmp_path, content, message):
+    from analysis import readers
+
+    (tmp_path / "DELIVERY.json").write_text(content, encoding="utf-8")
+    with pytest.raises(ingest.IngestError, match=message):
+        readers.delivery_info(tmp_path)
+    (tmp_path / "DELIVERY.json").write_text('{"synthetic": false}', encoding="utf-8")
+    assert readers.delivery_info(tmp_path)["synthetic"] is False

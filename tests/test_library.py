@@ -30,10 +30,10 @@ def test_modules_stay_small():
     sizes = {p.name: len(p.read_text().splitlines()) for p in SRC.glob("*.py")}
     assert max(sizes.values()) <= 500, sizes
     # A ratchet, not the goal: issue 8 aims at about 2,500 lines; 4,113 at the redesign (the
-    # robust ingest alone, readers + linkage + processed + ingest, is about 1,000), 4,454 with
+    # robust ingest alone, readers + linkage + processed + ingest, is about 1,000), 4,454, then
     # issue 10's checks (register acceptance, codebook schema, secondary suppression, locks,
-    # recovery, renamed-column messages).
-    assert sum(sizes.values()) <= 4460, sum(sizes.values())
+    # recovery, renamed-column messages, strict times and numbers, file-content checks): 4,569.
+    assert sum(sizes.values()) <= 4580, sum(sizes.values())
 
 
 def test_importing_the_library_has_no_side_effects():

@@ -87,6 +87,11 @@ class Codebook:
             out.update(v.columns())
         return out
 
+    def dont_know(self) -> frozenset[str]:
+        """Normalised labels that mean "don't know" for every item (top-level ``missing``)."""
+        labels = (self.raw.get("missing") or {}).get("dont_know") or []
+        return frozenset(normalise_label(m) for m in labels)
+
     def question_table(self) -> pd.DataFrame:
         """Variable x year: column, question text and whether the wording changed (series break)."""
         rows = []

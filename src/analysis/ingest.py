@@ -11,6 +11,7 @@ Save: the respondent table and the cleaning log (see :func:`ingest_all`).
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,6 +62,39 @@ class YearResult:
 # ---------------------------------------------------------------- column mapping and coding
 
 
+NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)", re.ASCII)
+TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d")
+
+
+def parse_times(values: pd.Series, fmt: str | None, path: Path, rows: np.ndarray) -> pd.Series:
+    """Submission times from any export: real date cells (Excel, SPSS) as they are, text in the
+    codebook's format or ISO 8601. A value that is not a time is an error naming the cell."""
+    from datetime import date, datetime
+
+    out = []
+    for v, row in zip(values, rows, strict=True):
+        if _is_blank(v):
+            out.append(pd.NaT)
+            continue
+        if isinstance(v, datetime | date | pd.Timestamp | np.datetime64):
+            out.append(pd.Timestamp(v))
+            continue
+        text = str(v).strip()
+        for f in (fmt, *TIME_FORMATS) if fmt else TIME_FORMATS:
+            try:
+                out.append(pd.Timestamp(datetime.strptime(text, f)))
+                break
+            except ValueError:
+                continue
+        else:
+            raise IngestError(
+                f"{path}, row {row}, column {values.name!r}: {text!r} is not a submission time "
+                f"(expected {fmt or 'ISO 8601'}, e.g. {datetime(2019, 3, 1, 9, 30).strftime(fmt or TIME_FORMATS[0])}); "
+                "correct the cell in a copy of the delivery or set `format:` for the field in the codebook"
+            )
+    return pd.Series(out, index=values.index, dtype="datetime64[ns]")
+
+
 def _is_blank(x: object) -> bool:
     if x is None:
         return True
@@ -70,7 +104,13 @@ def _is_blank(x: object) -> bool:
 
 
 def code_variable(
-    values: pd.Series, var: Variable, path: Path, column: str, rows: np.ndarray, decimal: str
+    values: pd.Series,
+    var: Variable,
+    path: Path,
+    column: str,
+    rows: np.ndarray,
+    decimal: str,
+    global_missing: frozenset[str] = frozenset(),
 ) -> tuple[pd.Series, pd.Series]:
     """Code one column: returns (codes, state) with state in valid / dont_know / blank.
 
@@ -79,7 +119,7 @@ def code_variable(
     """
     state = pd.Series("valid", index=values.index, dtype=object)
     codes: list[object] = []
-    lookup, dk = var.lookup(), var.missing_lookup()
+    lookup, dk = var.lookup(), var.missing_lookup() | global_missing
     for i, (idx, raw) in enumerate(values.items()):
         if _is_blank(raw):
             state[idx] = "blank"
@@ -94,6 +134,8 @@ def code_variable(
             if decimal == "," or ("," in text and "." not in text):
                 text = text.replace(" ", "").replace(",", ".")
             try:
+                if not NUMBER.fullmatch(text):  # float() would take "1_0" and non-ASCII digits
+                    raise ValueError(text)
                 num = float(text)
             except ValueError:
                 raise IngestError(
@@ -174,7 +216,13 @@ def ingest_year(
         if name not in mapping:
             continue
         coded[name], states[name] = code_variable(
-            raw[mapping[name]], var, path, mapping[name], rows, info["decimal"]
+            raw[mapping[name]],
+            var,
+            path,
+            mapping[name],
+            rows,
+            info["decimal"],
+            codebook.dont_know(),
         )
 
     # municipality
@@ -241,10 +289,8 @@ def ingest_year(
     )
     is_complete = status.isin(complete_labels) | (status == "")
     innsendt = (
-        pd.to_datetime(
-            raw[mapping["innsendt"]].astype(str).str.strip(),
-            format=codebook.raw["fields"]["innsendt"].get("format"),
-            errors="coerce",
+        parse_times(
+            raw[mapping["innsendt"]], codebook.raw["fields"]["innsendt"].get("format"), path, rows
         )
         if "innsendt" in mapping
         else pd.Series(pd.NaT, index=raw.index)

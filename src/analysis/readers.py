@@ -118,14 +118,23 @@ def _read_csv(path: Path, data: bytes) -> tuple[pd.DataFrame, dict]:
         raise IngestError(
             f"{path}, row 1: duplicate column name(s) {dup}; each question needs one column"
         )
-    df = pd.read_csv(
-        io.StringIO(text),
-        sep=sep,
-        dtype=str,
-        keep_default_na=False,
-        quoting=csv.QUOTE_MINIMAL,
-        skip_blank_lines=True,
-    )
+    try:
+        df = pd.read_csv(
+            io.StringIO(text),
+            sep=sep,
+            dtype=str,
+            keep_default_na=False,
+            quoting=csv.QUOTE_MINIMAL,
+            skip_blank_lines=True,
+        )
+    except pd.errors.ParserError as exc:
+        where = re.search(r"row (\d+)", str(exc))
+        row = f", row {int(where.group(1)) + 1}" if where else ""
+        raise IngestError(
+            f'{path}{row}: the CSV cannot be split into columns ({exc}); a quote (") that is '
+            "opened but never closed is the usual cause: fix it in a copy of the delivery or ask "
+            "for the export again"
+        ) from None
     return df, {
         "format": "csv",
         "encoding": enc,
@@ -136,9 +145,21 @@ def _read_csv(path: Path, data: bytes) -> tuple[pd.DataFrame, dict]:
 
 
 def _read_excel(path: Path, data: bytes, known: set[str]) -> tuple[pd.DataFrame, dict]:
-    grid = pd.read_excel(io.BytesIO(data), header=None, dtype=object, sheet_name=0)
-    if grid.empty:
-        raise IngestError(f"{path}: the first sheet is empty")
+    try:
+        book = pd.ExcelFile(io.BytesIO(data), engine="openpyxl")
+        grid = pd.read_excel(book, sheet_name=0, header=None, dtype=object)
+    except Exception as exc:  # noqa: BLE001 - any reader failure is a damaged file to the user
+        raise IngestError(
+            f"{path}: not a readable Excel workbook ({type(exc).__name__}: {exc}); the file is "
+            "probably truncated or damaged: ask the vendor for it again"
+        ) from None
+    if grid.dropna(how="all").empty:
+        sheets = ", ".join(repr(n) for n in book.sheet_names)
+        raise IngestError(
+            f"{path}: the first sheet {book.sheet_names[0]!r} is empty; sheets found: {sheets}. The "
+            "answers must be on the first sheet: move them there (or delete the empty sheet) in a "
+            "copy of the delivery"
+        )
     known_n = {normalise_label(k) for k in known}
     header_at = None
     for i in range(min(len(grid), 20)):
@@ -170,6 +191,36 @@ def _read_sav(path: Path) -> tuple[pd.DataFrame, dict]:
     }
 
 
+MAGIC = {b"$FL2": ".sav", b"$FL3": ".sav", b"PK\x03\x04": ".xlsx", b"\xd0\xcf\x11\xe0": ".xls"}
+
+
+def _check_content(path: Path, suffix: str, data: bytes) -> None:
+    """The file's content must be what its name says (an SPSS file renamed .csv, a legacy
+    .xls workbook) before a reader gives a misleading message."""
+    kind = next((k for m, k in MAGIC.items() if data.startswith(m)), ".csv")
+    if kind == ".xls":
+        raise IngestError(
+            f"{path}: a legacy Excel 97-2003 workbook (.xls), which is not read; open it in Excel "
+            "or LibreOffice and save it as .xlsx (or export CSV)"
+        )
+    if suffix in {".csv", ".txt"} and kind != ".csv":
+        raise IngestError(
+            f"{path}: the file is an {'SPSS' if kind == '.sav' else 'Excel'} file named {suffix}; "
+            f"rename it to {path.stem}{kind}"
+        )
+    if (
+        suffix == ".sav"
+        and kind != ".sav"
+        or suffix == ".xlsx"
+        and kind != ".xlsx"
+        and data.strip()
+    ):
+        raise IngestError(
+            f"{path}: the content is not {'an SPSS' if suffix == '.sav' else 'an Excel'} file "
+            f"(it looks like {kind[1:].upper()}); check the file and name it with the right suffix"
+        )
+
+
 def read_export(path: Path, codebook: Codebook) -> tuple[pd.DataFrame, dict]:
     """Read an export as delivered (read-only), returning raw cells and how it was read.
 
@@ -177,11 +228,12 @@ def read_export(path: Path, codebook: Codebook) -> tuple[pd.DataFrame, dict]:
     """
     path = Path(path)
     suffix = path.suffix.lower()
+    with open(path, "rb") as fh:  # read-only: raw exports are never written
+        data = fh.read()
+    _check_content(path, suffix, data)
     if suffix == ".sav":
         df, info = _read_sav(path)
     else:
-        with open(path, "rb") as fh:  # read-only: raw exports are never written
-            data = fh.read()
         if not data.strip():
             raise IngestError(f"{path}: the file is empty; ask the vendor for the export again")
         if suffix in {".xlsx", ".xls"}:
@@ -198,7 +250,18 @@ def read_export(path: Path, codebook: Codebook) -> tuple[pd.DataFrame, dict]:
 def delivery_info(raw_dir: Path) -> dict:
     """The delivery's description (``DELIVERY.json``): at least whether it is synthetic."""
     p = Path(raw_dir) / DELIVERY_FILE
-    info = json.loads(p.read_text(encoding="utf-8")) if p.is_file() else {}
+    try:
+        info = json.loads(p.read_text(encoding="utf-8")) if p.is_file() else {}
+    except json.JSONDecodeError as exc:
+        raise IngestError(
+            f"{p}, line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg}); fix it, e.g. "
+            '{"synthetic": false, "description": "..."}'
+        ) from None
+    if not isinstance(info, dict) or not isinstance(info.get("synthetic", False), bool):
+        raise IngestError(
+            f'{p}: "synthetic" must be true or false without quotes, not {info.get("synthetic")!r} '
+            '(a quoted "false" would read as true)'
+        )
     info.setdefault("synthetic", False)
     return info
 
