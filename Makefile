@@ -45,11 +45,11 @@ report: $(STAMP) ## Build the barometer for every survey year into $(REPORTS_DIR
 	  --medium $(MEDIUM) --large $(LARGE) --lang $(LANG_REPORT) $(if $(YEARS),--years $(YEARS))
 
 test: $(STAMP) ## Run lint and the test suite
-	$(VENV)/bin/ruff check src tests scripts
+	$(VENV)/bin/ruff check src tests scripts notebooks
 	$(PY) -m pytest
 
 lint: $(STAMP) ## ruff check and format check
-	$(VENV)/bin/ruff check src tests scripts
+	$(VENV)/bin/ruff check src tests scripts notebooks
 	$(VENV)/bin/ruff format --check src tests scripts
 
 format: $(STAMP) ## Format the code with ruff

@@ -197,3 +197,14 @@ def test_a_class_under_the_minimum_is_not_recoverable(weighted_years, reg):
     ).set_index("term")
     assert coefs.loc["size_class[large]", "suppressed"] and not coefs.loc["cri_c", "suppressed"]
     assert not coefs.loc["size_class[medium]", "suppressed"]
+
+
+def test_a_size_class_without_respondents_is_a_message_a_user_understands(ingested, reg):
+    th = config.SizeThresholds()
+    d = derive.add_derived(ingested.respondents[ingested.respondents["year"] == 2019], th)
+    d = d[d["size_class"] != "large"]
+    with pytest.raises(
+        ValueError,
+        match=r"no municipality in the large size class answered in 2019 \(\d+ in the register\).*LARGE=20000",
+    ):
+        weights.weight_year(d, reg.year(2019), th)

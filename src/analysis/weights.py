@@ -67,6 +67,16 @@ def weight_year(
     n_h = out["size_class"].value_counts()
     if (n_h.reindex(N_h.index, fill_value=0) > N_h).any():
         raise ValueError("more respondents than municipalities in a size class")
+    empty = [c for c, N in N_h.items() if N > 0 and n_h.get(c, 0) == 0]
+    if empty:
+        year = int(out["year"].iloc[0]) if "year" in out and len(out) else "this year"
+        raise ValueError(
+            f"no municipality in the {', '.join(empty)} size class answered in {year} "
+            f"({', '.join(str(int(N_h[c])) + ' in the register' for c in empty)}): the weights "
+            "cannot stand for a class nobody answered for. Check the delivery, or choose size "
+            f"thresholds (MEDIUM={thresholds.medium}, LARGE={thresholds.large}) that leave answers "
+            "in every class"
+        )
     out["N_h"] = out["size_class"].map(N_h).astype(float)
     out["w_base"] = out["size_class"].map(N_h / n_h).astype(float)
     reg_n = out["region"].value_counts().reindex(margins["region"].index, fill_value=0)
