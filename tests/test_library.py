@@ -62,10 +62,7 @@ def test_numbers_are_formatted_by_babel():
     assert nb.pct(0.684) == "68\xa0%" and en.pct(0.684) == "68%"
     assert nb.num(12345.678, 1) == "12\xa0345,7" and en.num(12345.678, 1) == "12,345.7"
     assert nb.ci(0.58, 0.79) == "[58\xa0%; 79\xa0%]" and en.ci(0.58, 0.79) == "[58%, 79%]"
-    assert (
-        nb.ci(-0.12, 0.16, unit="pp") == "[−12; 16] p.p."
-        or nb.ci(-0.12, 0.16, unit="pp") == "[-12; 16] p.p."
-    )
+    assert nb.ci(-0.12, 0.16, unit="pp") == "[-12; 16] p.p."
     assert nb.num(float("nan")) == "–"
     assert i18n.decimals_for(0.05, 100) == 0 and i18n.decimals_for(0.004, 100) == 1
     with pytest.raises(ValueError, match="language"):

@@ -181,6 +181,17 @@ def test_norwegian_decimal_comma_in_tables(site):
     assert "Andel, %" in (site / "2019" / "index.html").read_text()
 
 
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
 def _contrast(a: str, b: str) -> float:
     def lum(h):
         r, g, bl = (int(h.lstrip("#")[i : i + 2], 16) / 255 for i in (0, 2, 4))
@@ -231,7 +242,7 @@ def test_key_findings_answer_the_research_question(site):
             if row.ci_low > 0 or row.ci_high < 0
             else "kan ikke skilles fra null"
         )
-        assert verdict in text
+        assert verdict in text and f"n = {int(row.n)}" in text  # every finding states its n
 
 
 def test_count_sentence_of_significant_differences_is_computed(site):
@@ -260,15 +271,7 @@ def test_every_page_in_a_real_browser(which, request):
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=chromium,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
+            args=BROWSER_ARGS,
         )
         for p in pages(site):
             for width in (1100, 390):
@@ -410,7 +413,7 @@ def test_pages_have_no_axe_core_violations(which, request):
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=chromium,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+            args=BROWSER_ARGS,
         )
         for name in sample:
             page = browser.new_page()
