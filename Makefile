@@ -77,5 +77,5 @@ lock: ## Re-resolve requirements.lock from pyproject.toml and regenerate environ
 	$(PY) scripts/sync_environment.py
 
 clean: ## Remove built reports, processed data and executed notebooks
-	rm -rf $(REPORTS_DIR)/*/ $(REPORTS_DIR)/index.html $(REPORTS_DIR)/results_dictionary.csv $(REPORTS_DIR)/.staging-* build/
+	rm -rf $(REPORTS_DIR)/*/ $(REPORTS_DIR)/index.html $(REPORTS_DIR)/results_dictionary.csv $(REPORTS_DIR)/.staging-* $(dir $(REPORTS_DIR)).$(notdir $(REPORTS_DIR)).staging-* build/
 	find $(PROCESSED_DIR) -mindepth 1 ! -name README.md -delete

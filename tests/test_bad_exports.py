@@ -110,6 +110,14 @@ def sav_without_labels(d: Path) -> Path:
     return p
 
 
+def zip_named_xlsx(d: Path) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(d / "k_2019.xlsx", "w") as z:
+        z.writestr("svar.csv", TEXT15)
+    return d / "k_2019.xlsx"
+
+
 ROW = r"row \d+"
 # name -> (builder, year, expected): expected is ("error", regex) or ("log", {reason/note: count})
 CASES = {
@@ -349,11 +357,132 @@ CASES = {
         2019,
         ("error", r"k_2019\.xlsx, row 7, column 'Tidspunkt': 'i går' is not a submission time"),
     ),
+    "windows_line_endings": (
+        csv_case("k_2015.csv", TEXT15.replace("\n", "\r\n")),
+        2015,
+        ("log", {"kept": 113}),
+    ),
+    "old_mac_line_endings": (
+        csv_case("k_2015.csv", TEXT15.replace("\n", "\r")),
+        2015,
+        ("log", {"kept": 113}),
+    ),
+    "tab_delimiter": (
+        csv_case("k_2015.csv", TEXT15.replace(";", "\t")),
+        2015,
+        ("log", {"kept": 113}),
+    ),
+    "every_cell_quoted": (
+        csv_case(
+            "k_2015.csv",
+            "\n".join(";".join(f'"{c}"' for c in ln.split(";")) if ln else ln for ln in LINES15),
+        ),
+        2015,
+        ("log", {"kept": 113}),
+    ),
+    "utf8_without_bom": (csv_case("k_2015.csv", TEXT15, "utf-8"), 2015, ("log", {"kept": 113})),
+    "spaces_around_header_names": (
+        csv_case("k_2015.csv", TEXT15.replace("Rolle", " Rolle ", 1)),
+        2015,
+        ("log", {"kept": 113}),
+    ),
+    "trailing_rows_of_empty_cells": (
+        csv_case("k_2015.csv", TEXT15 + "\n\n\n;;;\n"),
+        2015,
+        ("log", {"kept": 113, processed.R_NO_MUNICIPALITY: 1}),
+    ),
+    "row_with_too_many_cells": (
+        csv_case("k_2015.csv", "\n".join(LINES15[:5] + [LINES15[5] + ";x;y"] + LINES15[6:])),
+        2015,
+        ("error", r"k_2015\.csv, row 6: 25 cells where the header has 23; a ';' inside an answer"),
+    ),
+    "row_cut_short": (
+        csv_case(
+            "k_2015.csv",
+            "\n".join(LINES15[:5] + [";".join(LINES15[5].split(";")[:4])] + LINES15[6:]),
+        ),
+        2015,
+        ("error", r"k_2015\.csv, row 6: 4 cells where the header has 23; the line is cut short"),
+    ),
+    "nul_byte": (
+        csv_case("k_2015.csv", "\n".join(LINES15[:8]) + "\0\n" + "\n".join(LINES15[8:])),
+        2015,
+        ("error", r"k_2015\.csv, row 8: the file contains a NUL byte"),
+    ),
+    "unknown_municipality_name": (
+        csv_case("k_2015.csv", with_cell(3, "Kommune", "Atlantis")),
+        2015,
+        ("log", {processed.R_UNKNOWN_NAME: 1}),
+    ),
+    "email_address_as_municipality": (
+        csv_case("k_2015.csv", with_cell(3, "Kommune", "ola@halden.kommune.no")),
+        2015,
+        ("log", {processed.R_UNKNOWN_NAME: 1}),
+    ),
+    "negative_number": (
+        csv_case("k_2015.csv", with_cell(4, "IKT-andel av budsjett (%)", "-5")),
+        2015,
+        (
+            "error",
+            r"row 4, column 'IKT-andel av budsjett \(%\)': -5.0 is outside the codebook range",
+        ),
+    ),
+    "number_with_thousands_space": (
+        csv_case("k_2015.csv", with_cell(4, "IKT-andel av budsjett (%)", "1 000")),
+        2015,
+        ("error", r"row 4, column 'IKT-andel av budsjett \(%\)': 1000.0 is outside the codebook"),
+    ),
+    "identical_duplicate_submission": (
+        csv_case(
+            "k_2015.csv",
+            "\n".join(LINES15[:3] + [LINES15[2].replace("2015002", "2015999")] + LINES15[3:]),
+        ),
+        2015,
+        ("log", {"kept": 113, processed.R_DUPLICATE: 2, "note:kept row 4 (complete, latest)": 1}),
+    ),
+    "codes_without_leading_zero": (
+        xlsx_case(
+            "k_2019.xlsx",
+            lambda d: d.assign(Kommunenummer=d["Kommunenummer"].astype(str).str.lstrip("0")),
+        ),
+        2019,
+        ("log", {"kept": 100, "note:zero-padded to 0101": 1}),
+    ),
+    "zero_byte_workbook": (
+        bytes_case("k_2019.xlsx", b""),
+        2019,
+        ("error", r"k_2019\.xlsx: the file is empty"),
+    ),
+    "zero_byte_spss_file": (
+        bytes_case("k_2017.sav", b""),
+        2017,
+        ("error", r"k_2017\.sav: the file is empty"),
+    ),
+    "truncated_spss_file": (
+        bytes_case("k_2017.sav", SAV17.read_bytes()[:2000]),
+        2017,
+        ("error", r"k_2017\.sav: not a readable SPSS file \(ReadstatError.*truncated or damaged"),
+    ),
+    "html_page_named_xlsx": (
+        bytes_case("k_2019.xlsx", b"<html><table><tr><td>Kommune</td></tr></table></html>"),
+        2019,
+        ("error", r"k_2019\.xlsx: the file is a web page \(HTML or XML\), not an export"),
+    ),
+    "gzip_compressed_csv": (
+        bytes_case("k_2015.csv", __import__("gzip").compress(CSV15.read_bytes(), mtime=0)),
+        2015,
+        ("error", r"k_2015\.csv: the file is compressed \(gzip\); unpack it"),
+    ),
+    "zip_archive_named_xlsx": (
+        zip_named_xlsx,
+        2019,
+        ("error", r"k_2019\.xlsx: not a readable Excel workbook \(KeyError.*Content_Types"),
+    ),
 }
 
 
 def test_corpus_is_large_enough():
-    assert len(CASES) >= 38
+    assert len(CASES) >= 50
 
 
 @pytest.mark.parametrize("case", sorted(CASES), ids=str)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 import shutil
 
 import pandas as pd
 import pytest
 
-from analysis import build, config, results
+from analysis import build, config, publish, results
 
 
 def small_build(out, raw=config.RAW_DIR):
@@ -187,9 +189,8 @@ def test_interrupted_build_recovers(tmp_path):
     )
     r = subprocess.run(args, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    assert not list((tmp_path / "r").glob(".staging-*")) and not list(
-        (tmp_path / "r").glob(".old-*")
-    )
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".") and "-" in p.name]
+    assert leftovers == [] and not list((tmp_path / "r").glob(".staging-*"))
     res = pd.read_csv(tmp_path / "r" / "2019" / "results.csv")
     assert len(res) > 100 and (tmp_path / "r" / "index.html").is_file()
 
@@ -223,11 +224,11 @@ def test_a_second_build_into_the_same_folder_waits_and_says_so(tmp_path):
     import time
 
     code = (
-        "import sys; from pathlib import Path; from analysis import build\n"
-        f"with build.locked(Path({str(tmp_path / 'reports')!r})):\n"
+        "import sys; from pathlib import Path; from analysis import publish\n"
+        f"with publish.locked(Path({str(tmp_path / 'reports')!r})):\n"
         "    print('got the lock', flush=True)\n"
     )
-    with build.locked(tmp_path / "reports"):
+    with publish.locked(tmp_path / "reports"):
         second = subprocess.Popen(
             [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
         )
@@ -257,10 +258,10 @@ def test_a_crash_inside_the_directory_swap_keeps_the_last_good_report(built, mon
     real_rename = type(staging).rename
     monkeypatch.setattr(type(staging), "rename", crash)
     with pytest.raises(KeyboardInterrupt):
-        build.replace_dir(staging, rep / "2019")
+        publish.replace_dir(staging, rep / "2019")
     monkeypatch.undo()
     assert not (rep / "2019").exists() and list(rep.glob(".old-2019-*"))
-    notes = build.recover(rep)
+    notes = publish.recover_sites(rep)
     assert notes == ["2019: restored the last good version after an interrupted build"]
     assert _snapshot(rep / "2019") == before and not list(rep.glob(".staging-*"))
     assert small_build(out) == ["ingest: up to date", "2019: up to date"]
@@ -314,6 +315,156 @@ def test_two_builds_from_one_checkout_at_once_keep_their_own_numbers(tmp_path):
             & (r["group"] == "large")
         ]
         assert int(row["n"].iloc[0]) == expected, (name, int(row["n"].iloc[0]), expected)
+    # each site equals its own solo build (same paths, built alone after the concurrent run)
+    for name, (raw, _year) in dirs.items():
+        concurrent = _site_snapshot(tmp_path / name)
+        shutil.rmtree(tmp_path / name)
+        build.build(
+            raw_dir=raw,
+            codebook=config.CODEBOOK_PATH,
+            reports_dir=tmp_path / name / "reports",
+            processed_dir=tmp_path / name / "processed",
+            register_snapshot=None,
+            medium=config.DEFAULT_SIZE_THRESHOLDS[0],
+            large=config.DEFAULT_SIZE_THRESHOLDS[1],
+        )
+        assert _site_snapshot(tmp_path / name) == concurrent, name
+
+
+def _site_snapshot(root):
+    """Reports and processed tables of a build, with the build time taken out of the pages."""
+    snap = {}
+    for sub in ("reports", "processed"):
+        for k, v in _snapshot(root / sub).items():
+            snap[(sub, *k.parts)] = BUILD_TIME.sub(b"", v) if k.suffix == ".html" else v
+    return snap
+
+
+def test_a_failure_after_ingest_leaves_the_whole_site_old(built, monkeypatch):
+    """New thresholds rerun ingest; the year notebook then fails: the reports and the processed
+    tables are both the last good ones (no new ingest page beside old year pages)."""
+    out, _ = built
+    before = _site_snapshot(out)
+    real = build.run_notebook
+
+    def fail_in_summary(name, *args):
+        if name == "10_summary":
+            raise build.BuildError("notebook 10_summary.ipynb failed in cell 3 (test)")
+        return real(name, *args)
+
+    monkeypatch.setattr(build, "run_notebook", fail_in_summary)
+    with pytest.raises(build.BuildError, match="10_summary"):
+        build.build(
+            raw_dir=config.RAW_DIR,
+            codebook=config.CODEBOOK_PATH,
+            reports_dir=out / "reports",
+            processed_dir=out / "processed",
+            register_snapshot=None,
+            medium=6000,
+            large=30000,
+            years=[2019],
+        )
+    assert _site_snapshot(out) == before
+    assert [p.name for p in out.iterdir() if p.name.startswith(".") and "-" in p.name] == []
+
+
+def _kill_inside_commit(pub, monkeypatch, after_commit_point):
+    """Run ``pub.commit`` until a SIGKILL would stop it: before or after the staging rename."""
+    real_rename, real_rmtree = type(pub.stage).rename, shutil.rmtree
+
+    def rename(self, target):
+        if self == pub.stage and not after_commit_point:
+            raise KeyboardInterrupt("killed between the two renames")
+        return real_rename(self, target)
+
+    def rmtree(path, *a, **k):
+        raise KeyboardInterrupt("killed before the backups were removed")
+
+    monkeypatch.setattr(type(pub.stage), "rename", rename)
+    monkeypatch.setattr(publish.shutil, "rmtree", rmtree)
+    with pytest.raises(KeyboardInterrupt):
+        pub.commit()
+    monkeypatch.undo()
+    assert real_rmtree is shutil.rmtree
+
+
+@pytest.mark.parametrize("after_commit_point", [False, True])
+def test_a_kill_inside_the_site_swap_leaves_one_whole_site(
+    built, monkeypatch, tmp_path, after_commit_point
+):
+    out, _ = built
+    before = _site_snapshot(out)
+    for sub in ("reports", "processed"):
+        shutil.copytree(out / sub, tmp_path / sub, symlinks=True)
+    pub = publish.Publication(out / "reports", out / "processed")
+    pub.__enter__()  # a SIGKILL skips __exit__, so the context manager is not used here
+    pub.back_up_processed()
+    (out / "processed" / "respondents.csv").write_text("new")
+    (pub.stage / "2019" / "index.html").write_text("new")
+    _kill_inside_commit(pub, monkeypatch, after_commit_point)
+    notes = publish.recover(out / "reports", out / "processed")
+    after = _site_snapshot(out)
+    if after_commit_point:  # the new site was published: it stays, with its processed tables
+        assert notes == []
+        assert after[("processed", "respondents.csv")] == b"new"
+        assert after[("reports", "2019", "index.html")] == b"new"
+        for sub in ("reports", "processed"):  # put the fixture's site back for later tests
+            shutil.rmtree(out / sub)
+            shutil.copytree(tmp_path / sub, out / sub, symlinks=True)
+        assert _site_snapshot(out) == before
+    else:
+        assert notes == [
+            "processed: restored the processed tables of the last good build",
+            "reports: restored the last good site",
+        ]
+        assert after == before
+    assert [p.name for p in out.iterdir() if p.name.startswith(".") and "-" in p.name] == []
+
+
+@pytest.mark.parametrize(
+    "where, err, message",
+    [
+        (
+            "copytree",
+            errno.EROFS,
+            r"^make report failed: cannot write .*reports\S* \(Read-only file system\)\. Make the "
+            r"reports folder and the folder it is in writable, or choose another with "
+            r"REPORTS_DIR=\.\.\.; nothing was published\.$",
+        ),
+        (
+            "render",
+            errno.ENOSPC,
+            r"^make report failed: no space left on the device while writing .*index\.html\. "
+            r"Free some space and run make report again; the last good reports and processed "
+            r"tables are unchanged\.$",
+        ),
+    ],
+)
+def test_a_read_only_folder_or_a_full_disk_is_one_line(
+    built, monkeypatch, capsys, where, err, message
+):
+    """Running as root, chmod does not stop writes, so the OS error is injected where it would
+    arise: copying the site into its staging folder, or writing the first page."""
+    out, _ = built
+    before = _site_snapshot(out)
+
+    def fail(src, dst, *a, **k):
+        raise OSError(err, os.strerror(err), str(dst))
+
+    target = publish.shutil if where == "copytree" else build.render
+    monkeypatch.setattr(target, where, fail)
+    rc = build.main(
+        [
+            "--reports-dir", str(out / "reports"),
+            "--processed-dir", str(out / "processed"),
+            "--medium", "4000", "--large", "25000", "--years", "2019", "--force",
+        ]
+    )  # fmt: skip
+    monkeypatch.undo()
+    assert rc == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and re.match(message, lines[0]), lines
+    assert _site_snapshot(out) == before
 
 
 def test_parameters_are_checked_before_any_notebook_runs(tmp_path):

@@ -32,8 +32,9 @@ def test_modules_stay_small():
     # A ratchet, not the goal: issue 8 aims at about 2,500 lines; 4,113 at the redesign (the
     # robust ingest alone, readers + linkage + processed + ingest, is about 1,000), 4,454, then
     # issue 10's checks (register acceptance, codebook schema, secondary suppression, locks,
-    # recovery, renamed-column messages, strict times and numbers, file-content checks): 4,569.
-    assert sum(sizes.values()) <= 4580, sum(sizes.values())
+    # recovery, renamed-column messages, strict times and numbers, file-content checks): 4,569;
+    # whole-site publication (publish.py), build-error messages, more file checks: 4,783.
+    assert sum(sizes.values()) <= 4790, sum(sizes.values())
 
 
 def test_importing_the_library_has_no_side_effects():

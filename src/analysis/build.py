@@ -20,14 +20,15 @@ reports folders do not share them.
 from __future__ import annotations
 
 import argparse
+import errno
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from multiprocessing import get_context
 from pathlib import Path
@@ -39,6 +40,7 @@ from analysis import (
     ingest,
     processed,
     provenance,
+    publish,
     readers,
     register,
     render,
@@ -48,6 +50,7 @@ from analysis.codebook import CodebookError, load_codebook
 from analysis.i18n import N_
 
 KEY_FILE = ".build-key"
+INDEX_KEY_FILE = ".index-key"
 
 #: (notebook, page file, nav label) of each kind of site.
 SITES: dict[str, list[tuple[str, str, str]]] = {
@@ -105,9 +108,12 @@ def run_notebook(name: str, out_ipynb: Path, params: dict, failed_dir: Path) -> 
         failed_dir.mkdir(parents=True, exist_ok=True)
         kept = failed_dir / out_ipynb.name
         shutil.copy(out_ipynb, kept)
+        hint = ""
+        if m := re.search(r"\[Errno (\d+)\]", exc.evalue):
+            hint = " " + os_error_message(OSError(int(m[1]), os.strerror(int(m[1]))), "")
         raise BuildError(
             f"notebook {name}.ipynb failed in cell {exc.exec_count} ({exc.ename}: {exc.evalue}). "
-            f"The executed notebook is kept at {kept}."
+            f"The executed notebook is kept at {kept}.{hint}"
         ) from None
 
 
@@ -187,64 +193,10 @@ def build_site(job: Job) -> str:
             json.dumps(job.provenance, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
         )
         (staging / KEY_FILE).write_text(job.key + "\n")
-        replace_dir(staging, job.reports_dir / job.name)
+        publish.replace_dir(staging, job.reports_dir / job.name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return f"{job.name}: built"
-
-
-@contextmanager
-def locked(*dirs: Path):
-    """Hold an exclusive lock on each folder (``.build.lock``) for the block; a second build
-    into the same reports or processed folder waits, and says so in one line."""
-    import fcntl
-
-    handles = []
-    try:
-        for d in sorted({Path(x).resolve() for x in dirs}):
-            d.mkdir(parents=True, exist_ok=True)
-            fh = open(d / ".build.lock", "a+")  # noqa: SIM115 - held until the block ends
-            handles.append(fh)
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                print(
-                    f"another build is writing to {d}; waiting for it to finish",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                fcntl.flock(fh, fcntl.LOCK_EX)
-        yield
-    finally:
-        for fh in handles:
-            fh.close()  # closing releases the lock
-
-
-def recover(reports_dir: Path) -> list[str]:
-    """Clean up after an interrupted build: a staging folder is discarded; an ``.old-<name>-*``
-    folder whose site is missing (a crash between the two renames of the swap) is restored."""
-    notes = []
-    for stale in sorted(reports_dir.glob(".staging-*")):
-        shutil.rmtree(stale, ignore_errors=True)
-    for old in sorted(reports_dir.glob(".old-*")):
-        name = old.name[len(".old-") :].rsplit("-", 1)[0]
-        target = reports_dir / name
-        if target.exists():
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            old.rename(target)
-            notes.append(f"{name}: restored the last good version after an interrupted build")
-    return notes
-
-
-def replace_dir(staging: Path, target: Path) -> None:
-    """Move a complete staging folder into place (the old version is removed only afterwards)."""
-    old = target.with_name(f".old-{target.name}-{os.getpid()}")
-    if target.exists():
-        target.rename(old)
-    staging.rename(target)
-    if old.exists():
-        shutil.rmtree(old)
 
 
 def _key(parts: dict) -> str:
@@ -279,8 +231,7 @@ def build(
     config.SizeThresholds(medium, large)  # raises on bad thresholds before anything runs
     reports_dir = Path(reports_dir)
     build_dir = Path(build_dir) if build_dir else reports_dir.parent / "build" / reports_dir.name
-    reports_dir.mkdir(parents=True, exist_ok=True)
-    with locked(reports_dir, processed_dir):
+    with publish.locked(reports_dir, processed_dir):
         return _build(
             raw_dir,
             codebook,
@@ -313,7 +264,7 @@ def _build(
     build_dir: Path,
     workers: int | None,
 ) -> list[str]:
-    done: list[str] = recover(reports_dir)
+    done: list[str] = publish.recover(reports_dir, processed_dir)
     reg_dir = register_snapshot or config.default_register_snapshot()
     if reg_dir is None:
         raise BuildError("no register snapshot: set REGISTER_SNAPSHOT")
@@ -358,48 +309,71 @@ def _build(
 
     ingest_job = job("ingest", "ingest", {**common, "raw_dir": rel(raw_dir)}, False)
     processed_key = Path(processed_dir) / KEY_FILE
-    processed_ok = (
-        (Path(processed_dir) / processed.META_FILE).is_file()
-        and processed_key.is_file()
-        and processed_key.read_text().strip() == ingest_job.key
+    ingest_stale = (
+        force
+        or not (Path(processed_dir) / processed.META_FILE).is_file()
+        or not processed_key.is_file()
+        or processed_key.read_text().strip() != ingest_job.key
+        or not _fresh(reports_dir / "ingest", ingest_job.key)
     )
-    if force or not processed_ok or not _fresh(reports_dir / "ingest", ingest_job.key):
-        synthetic = readers.delivery_info(raw_dir)["synthetic"]
-        done.append(build_site(Job(**{**ingest_job.__dict__, "synthetic": synthetic})))
-        processed_key.write_text(ingest_job.key + "\n")
-    else:
-        done.append("ingest: up to date")
-    meta = json.loads((Path(processed_dir) / processed.META_FILE).read_text(encoding="utf-8"))
-    all_years, synthetic = meta["years"], bool(meta.get("delivery", {}).get("synthetic", False))
-    chosen = years or all_years
-    missing = [y for y in chosen if y not in all_years]
-    if missing:
-        raise BuildError(f"no respondents for {missing}; the data has {all_years}")
-    pooled = (
-        (years is None and len(all_years) >= 2)
-        if pooled is None
-        else pooled and len(all_years) >= 2
-    )
-    trends = ((N_("Utvikling over år"), "../pooled/index.html"),) if pooled else ()
-    jobs = [job(str(y), "year", {**common, "year": y}, synthetic, trends) for y in chosen]
-    if pooled:
-        jobs.append(
-            job("pooled", "pooled", {**common, "years": ",".join(map(str, all_years))}, synthetic)
-        )
-    stale = [j for j in jobs if force or not _fresh(reports_dir / j.name, j.key)]
-    done += [f"{j.name}: up to date" for j in jobs if j not in stale]
-    if stale:
-        workers = workers or min(len(stale), os.cpu_count() or 1)
-        if workers == 1:
-            done += [build_site(j) for j in stale]
+
+    def plan() -> tuple[list[Job], list[int], bool]:
+        """The year and pooled sites to show, from the processed tables."""
+        meta = json.loads((Path(processed_dir) / processed.META_FILE).read_text(encoding="utf-8"))
+        all_years, synthetic = meta["years"], bool(meta.get("delivery", {}).get("synthetic"))
+        chosen = years or all_years
+        missing = [y for y in chosen if y not in all_years]
+        if missing:
+            raise BuildError(f"no respondents for {missing}; the data has {all_years}")
+        with_pooled = len(all_years) >= 2 and (years is None if pooled is None else pooled)
+        trends = ((N_("Utvikling over år"), "../pooled/index.html"),) if with_pooled else ()
+        jobs = [job(str(y), "year", {**common, "year": y}, synthetic, trends) for y in chosen]
+        if with_pooled:
+            # the pooled notebooks take every year in the processed tables: years only key it
+            jobs.append(job("pooled", "pooled", common, synthetic, years=all_years))
+        return jobs, all_years, synthetic
+
+    def index_key(root: Path) -> str:
+        sites = {p.parent.name: p.read_text().strip() for p in sorted(root.glob(f"*/{KEY_FILE}"))}
+        return _key({"inputs": inputs, "code": code, "params": common, "sites": sites})
+
+    if not ingest_stale:
+        jobs, _years, _syn = plan()
+        if not force and all(_fresh(reports_dir / j.name, j.key) for j in jobs):
+            index_file = reports_dir / INDEX_KEY_FILE
+            if index_file.is_file() and index_file.read_text().strip() == index_key(reports_dir):
+                return [*done, "ingest: up to date", *(f"{j.name}: up to date" for j in jobs)]
+
+    with publish.Publication(reports_dir, processed_dir) as pub:
+        if ingest_stale:
+            pub.back_up_processed()
+            synthetic = readers.delivery_info(raw_dir)["synthetic"]
+            done.append(build_site(replace(ingest_job, synthetic=synthetic, reports_dir=pub.stage)))
+            processed_key.write_text(ingest_job.key + "\n")
         else:
-            with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-                done += list(pool.map(build_site, stale))
-    index_job = job("index", "index", common, synthetic)
-    build_index(index_job, all_years)
-    results.dictionary().to_csv(
-        reports_dir / "results_dictionary.csv", index=False, lineterminator="\n"
-    )
+            done.append("ingest: up to date")
+        jobs, all_years, synthetic = plan()
+        stale = [
+            replace(j, reports_dir=pub.stage)
+            for j in jobs
+            if force or not _fresh(pub.stage / j.name, j.key)
+        ]
+        done += [f"{j.name}: up to date" for j in jobs if j.name not in {s.name for s in stale}]
+        if stale:
+            workers = workers or min(len(stale), os.cpu_count() or 1)
+            if workers == 1:
+                done += [build_site(j) for j in stale]
+            else:
+                with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+                    done += list(pool.map(build_site, stale))
+        build_index(
+            replace(job("index", "index", common, synthetic), reports_dir=pub.stage), all_years
+        )
+        results.dictionary().to_csv(
+            pub.stage / "results_dictionary.csv", index=False, lineterminator="\n"
+        )
+        (pub.stage / INDEX_KEY_FILE).write_text(index_key(pub.stage) + "\n")
+        pub.commit()
     return done
 
 
@@ -427,6 +401,22 @@ def build_index(job: Job, all_years: list[int]) -> None:
     tmp = job.reports_dir / ".index.html.tmp"
     render.render(out, tmp, _page(job, _("Kommunebarometeret"), nav))
     tmp.replace(job.reports_dir / "index.html")
+
+
+def os_error_message(exc: OSError, reports_dir: str) -> str:
+    """One line for a failed write of the build itself, with what to do."""
+    where = exc.filename or reports_dir or "its files"
+    if exc.errno == errno.ENOSPC:
+        return (
+            f"no space left on the device while writing {where}. Free some space and run "
+            "make report again; the last good reports and processed tables are unchanged."
+        )
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return (
+            f"cannot write {where} ({exc.strerror}). Make the reports folder and the folder "
+            "it is in writable, or choose another with REPORTS_DIR=...; nothing was published."
+        )
+    return f"{exc.strerror or exc} ({where}); nothing was published."
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -468,6 +458,9 @@ def main(argv: list[str] | None = None) -> int:
         ValueError,
     ) as exc:
         print(f"make report failed: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # the build's own files: a read-only folder, a full disk, ...
+        print(f"make report failed: {os_error_message(exc, a.reports_dir)}", file=sys.stderr)
         return 1
     for line in log:
         print(line)

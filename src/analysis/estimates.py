@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis import config
+from analysis import config, results
 
 METHOD_SHARE = "design-based (svy, Taylor): strata = size class, FPC, raked weights; logit CI"
 METHOD_SHARE_EXACT = (
@@ -138,6 +138,7 @@ def class_differences(df: pd.DataFrame, var: str) -> pd.DataFrame:
     answered = df.loc[df[var].notna(), "size_class"].astype(str).value_counts()
     present = set(answered.index)
     share = set(df[var].dropna().unique()) <= {0.0, 1.0}
+    hidden = results.hidden_classes(answered.to_dict())  # a difference with a withheld class
     rows = []
     for a, b in (("large", "small"), ("large", "medium"), ("medium", "small")):
         if a not in present or b not in present:
@@ -158,6 +159,7 @@ def class_differences(df: pd.DataFrame, var: str) -> pd.DataFrame:
                 "n": int(min(answered[a], answered[b])),
                 "scale": "share difference" if share else "mean difference",
                 "method": METHOD_CONTRAST,
+                "suppressed": bool(hidden & {a, b}),
             }
         )
     return pd.DataFrame(rows)

@@ -88,6 +88,12 @@ def _decode(data: bytes, path: Path) -> tuple[str, str]:
         raise IngestError(
             f"{path}: the file looks like UTF-16; re-export it as UTF-8 or Windows-1252 CSV"
         )
+    if (nul := data.find(b"\x00")) >= 0:
+        row = data[:nul].count(b"\n") + 1
+        raise IngestError(
+            f"{path}, row {row}: the file contains a NUL byte, so it is "
+            "damaged or not a text export; ask the vendor for the export again"
+        )
     for enc in ("utf-8-sig", "cp1252"):
         try:
             return data.decode(enc), enc
@@ -128,6 +134,12 @@ def _read_csv(path: Path, data: bytes) -> tuple[pd.DataFrame, dict]:
             skip_blank_lines=True,
         )
     except pd.errors.ParserError as exc:
+        if m := re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc)):
+            raise IngestError(
+                f"{path}, row {m[2]}: {m[3]} cells where the header has {m[1]}; a {sep!r} inside "
+                "an answer that is not quoted is the usual cause: fix it in a copy of the "
+                "delivery or ask for the export again"
+            ) from None
         where = re.search(r"row (\d+)", str(exc))
         row = f", row {int(where.group(1)) + 1}" if where else ""
         raise IngestError(
@@ -135,6 +147,13 @@ def _read_csv(path: Path, data: bytes) -> tuple[pd.DataFrame, dict]:
             "opened but never closed is the usual cause: fix it in a copy of the delivery or ask "
             "for the export again"
         ) from None
+    reader = csv.reader(io.StringIO(text, newline=None), delimiter=sep)
+    for rec in reader:
+        if len(rec) < len(header) and any(c.strip() for c in rec):
+            raise IngestError(
+                f"{path}, row {reader.line_num}: {len(rec)} cells where the header has "
+                f"{len(header)}; the line is cut short: ask for the export again"
+            )
     return df, {
         "format": "csv",
         "encoding": enc,
@@ -182,7 +201,15 @@ def _read_excel(path: Path, data: bytes, known: set[str]) -> tuple[pd.DataFrame,
 def _read_sav(path: Path) -> tuple[pd.DataFrame, dict]:
     import pyreadstat
 
-    df, meta = pyreadstat.read_sav(str(path), apply_value_formats=True, formats_as_category=False)
+    try:
+        df, meta = pyreadstat.read_sav(
+            str(path), apply_value_formats=True, formats_as_category=False
+        )
+    except Exception as exc:  # noqa: BLE001 - any reader failure is a damaged file to the user
+        raise IngestError(
+            f"{path}: not a readable SPSS file ({type(exc).__name__}: {exc}); the file is "
+            "probably truncated or damaged: ask the vendor for it again"
+        ) from None
     return df, {
         "format": "sav",
         "header_row": 0,
@@ -191,13 +218,28 @@ def _read_sav(path: Path) -> tuple[pd.DataFrame, dict]:
     }
 
 
-MAGIC = {b"$FL2": ".sav", b"$FL3": ".sav", b"PK\x03\x04": ".xlsx", b"\xd0\xcf\x11\xe0": ".xls"}
+MAGIC = {
+    b"$FL2": ".sav",
+    b"$FL3": ".sav",
+    b"PK\x03\x04": ".xlsx",
+    b"\xd0\xcf\x11\xe0": ".xls",
+    b"\x1f\x8b": ".gz",
+}
 
 
 def _check_content(path: Path, suffix: str, data: bytes) -> None:
     """The file's content must be what its name says (an SPSS file renamed .csv, a legacy
     .xls workbook) before a reader gives a misleading message."""
     kind = next((k for m, k in MAGIC.items() if data.startswith(m)), ".csv")
+    if kind == ".gz":
+        raise IngestError(
+            f"{path}: the file is compressed (gzip); unpack it and deliver the export itself"
+        )
+    if re.match(rb"\s*<(!doctype|html|table|\?xml)", data[:200], flags=re.I):
+        raise IngestError(
+            f"{path}: the file is a web page (HTML or XML), not an export, although it is named "
+            f"{suffix}; export the answers again as .xlsx, .csv or .sav"
+        )
     if kind == ".xls":
         raise IngestError(
             f"{path}: a legacy Excel 97-2003 workbook (.xls), which is not read; open it in Excel "
@@ -230,12 +272,12 @@ def read_export(path: Path, codebook: Codebook) -> tuple[pd.DataFrame, dict]:
     suffix = path.suffix.lower()
     with open(path, "rb") as fh:  # read-only: raw exports are never written
         data = fh.read()
+    if not data.strip():
+        raise IngestError(f"{path}: the file is empty; ask the vendor for the export again")
     _check_content(path, suffix, data)
     if suffix == ".sav":
         df, info = _read_sav(path)
     else:
-        if not data.strip():
-            raise IngestError(f"{path}: the file is empty; ask the vendor for the export again")
         if suffix in {".xlsx", ".xls"}:
             df, info = _read_excel(path, data, codebook.known_columns())
         else:

@@ -149,19 +149,31 @@ def tidy(frame: pd.DataFrame, **fixed: object) -> pd.DataFrame:
     return df
 
 
-def _complementary(df: pd.DataFrame) -> pd.DataFrame:
-    """Complementary suppression: where one size class is withheld but the other classes and
-    'all' are shown, the withheld share could be solved from them (the classes' known sizes
-    weight them into 'all'); the next smallest class is withheld too."""
+def hidden_classes(n: dict[str, int], all_shown: bool = True) -> set[str]:
+    """Size classes withheld for one quantity, from the respondents behind each class: those
+    under :data:`MIN_CELL`, and where exactly one is withheld while 'all' is shown, the next
+    smallest too (its share could be solved from 'all' and the others, as the classes' sizes
+    are public). Differences between classes use the same set (see ``class_differences``)."""
     classes = ["small", "medium", "large"]
+    hidden = {c for c in classes if c in n and n[c] < MIN_CELL}
+    shown = {c: n[c] for c in classes if c in n and c not in hidden}
+    if len(hidden) == 1 and shown and all_shown:
+        hidden.add(min(shown, key=shown.get))
+    return hidden
+
+
+def _complementary(df: pd.DataFrame) -> pd.DataFrame:
+    """Complementary suppression (:func:`hidden_classes`) within each quantity's class rows."""
     keys = ["year", "section", "outcome", "model", "term", "contrast"]
-    for _, g in df[df["group"].isin([*classes, "all"])].groupby(keys, sort=False):
-        cls = g[g["group"].isin(classes)]
-        hidden = cls[cls["suppressed"]]
-        shown = cls[~cls["suppressed"]]
+    for _, g in df[df["group"].isin(["small", "medium", "large", "all"])].groupby(keys, sort=False):
+        cls = g[g["group"] != "all"]
+        n = {
+            r.group: (MIN_CELL - 1 if r.suppressed else int(r.n) if pd.notna(r.n) else MIN_CELL)
+            for r in cls.itertuples()
+        }
         all_shown = ((g["group"] == "all") & ~g["suppressed"]).any()
-        if len(hidden) == 1 and len(shown) >= 1 and all_shown:
-            df.loc[shown["n"].astype(float).idxmin(), "suppressed"] = True
+        hidden = hidden_classes(n, all_shown)
+        df.loc[cls.index[cls["group"].isin(hidden)], "suppressed"] = True
     return df
 
 

@@ -1,0 +1,129 @@
+"""The whole site is scanned for suppressed values that could be recovered from published ones.
+
+A delivery is made where only 3 large municipalities answered in 2019 (2018 unchanged), and the
+barometer is built from it: ingest, both years, trends and pooled models, index. The true value
+of every suppressed class share and mean is computed from the processed data; no published
+number in any ``results.csv`` of the site, no sum or difference of two published numbers of the
+same outcome, and no solve of the 'all' estimate from the published classes, may equal it.
+"""
+
+from __future__ import annotations
+
+import shutil
+from itertools import combinations
+
+import numpy as np
+import openpyxl
+import pandas as pd
+import pytest
+
+from analysis import build, config, estimates, ingest, load, results
+
+TOL = 1e-8  # results.csv keeps 10 significant digits; real leaks agree to about 1e-10
+
+
+def _candidates(rows: pd.DataFrame) -> np.ndarray:
+    """Every number derivable from one outcome's published rows in one or two steps."""
+    vals = rows[["estimate", "ci_low", "ci_high"]].to_numpy(float).ravel()
+    vals = vals[np.isfinite(vals)]
+    diff = vals[:, None] - vals[None, :]
+    out = [vals, (vals[:, None] + vals[None, :]).ravel(), diff[diff != 0]]  # a - a tells nothing
+    by_class = rows[rows["section"].isin(["headline", "descriptives", "indices"])]
+    for _key, g in by_class.groupby(["year", "section", "term"], dropna=False):
+        # all = sum of N_c share_c / N: solve for one class from 'all' and the other two
+        g = g.set_index("group")
+        if "all" not in g.index or not np.isfinite(g.loc["all", "estimate"]):
+            continue
+        classes = [c for c in config.SIZE_CLASSES if c in g.index]
+        for a, b in combinations(classes, 2):
+            (c,) = set(classes) - {a, b}
+            rest = g.loc["all", "N"] * g.loc["all", "estimate"]
+            rest -= g.loc[a, "N"] * g.loc[a, "estimate"] + g.loc[b, "N"] * g.loc[b, "estimate"]
+            out.append(np.array([rest / g.loc[c, "N"]]))
+    out = np.concatenate(out)
+    return out[np.isfinite(out)]
+
+
+def _leaks(published: pd.DataFrame, secrets: pd.DataFrame) -> list[tuple]:
+    found = []
+    for outcome, s in secrets.groupby("outcome"):
+        cand = np.sort(_candidates(published[published["outcome"] == outcome]))
+        for row in s.itertuples():
+            i = np.searchsorted(cand, row.value)
+            near = cand[max(i - 1, 0) : i + 1]
+            if len(near) and np.min(np.abs(near - row.value)) < TOL:
+                found.append((outcome, row.year, row.group, row.value))
+    return found
+
+
+@pytest.fixture(scope="module")
+def three_large(tmp_path_factory):
+    out = tmp_path_factory.mktemp("three_large")
+    full = out / "full"
+    ingest.run_ingest(config.RAW_DIR, config.CODEBOOK_PATH, None, full, config.SizeThresholds())
+    resp = pd.read_csv(full / "respondents.csv", dtype=str)
+    large = resp[(resp["year"] == "2019") & (resp["size_class"] == "large")]
+    raw = out / "raw"
+    raw.mkdir()
+    shutil.copy(config.RAW_DIR / "kommuneundersokelsen_2018.csv", raw)
+    assert set(large["source_file"]) == {"kommuneundersokelsen_2019.xlsx"}
+    wb = openpyxl.load_workbook(config.RAW_DIR / "kommuneundersokelsen_2019.xlsx")
+    for r in sorted(large["source_row"].astype(int).iloc[3:], reverse=True):
+        wb.worksheets[0].delete_rows(r)
+    wb.save(raw / "kommuneundersokelsen_2019.xlsx")
+    build.build(
+        raw_dir=raw,
+        codebook=config.CODEBOOK_PATH,
+        reports_dir=out / "reports",
+        processed_dir=out / "processed",
+        register_snapshot=None,
+        medium=config.DEFAULT_SIZE_THRESHOLDS[0],
+        large=config.DEFAULT_SIZE_THRESHOLDS[1],
+    )
+    published = pd.concat(
+        [results.read_csv(p) for p in sorted((out / "reports").glob("*/results.csv"))],
+        ignore_index=True,
+    )
+    d = load.survey(out / "processed").year(2019)
+    assert (d["size_class"] == "large").sum() == 3
+    hidden = published[
+        published["suppressed"]
+        & published["section"].isin(["headline", "descriptives", "indices"])
+        & published["group"].isin(config.SIZE_CLASSES)
+    ]
+    secrets = []
+    for outcome, rows in hidden.groupby("outcome"):
+        share = set(d[outcome].dropna().unique()) <= {0, 1}
+        est = estimates.by_size_class(d, outcome, share=share).set_index("group")
+        for g in sorted(set(rows["group"])):
+            secrets.append({"outcome": outcome, "year": "2019", "group": g, "value": est.loc[g, "estimate"]})  # fmt: skip
+    return published, pd.DataFrame(secrets), out
+
+
+def test_suppressed_cells_cannot_be_recovered_from_the_site(three_large):
+    published, secrets, out = three_large
+    assert {"2018", "2019", "pooled"} <= set(published["year"])  # the whole site was scanned
+    assert set(secrets["group"]) >= {"large"} and len(secrets) >= 20, secrets
+    assert _leaks(published, secrets) == []
+
+
+def test_the_scan_finds_the_leak_the_review_reported(three_large):
+    """A published 'large - small' difference next to the small share gives the large share."""
+    published, secrets, _ = three_large
+    s = secrets[secrets["group"] == "large"].iloc[0]
+    small = published[
+        (published["year"] == "2019")
+        & (published["section"] == "headline")
+        & (published["outcome"] == s["outcome"])
+        & (published["group"] == "small")
+    ]
+    assert len(small) == 1 and not small["suppressed"].iloc[0]
+    leak = small.assign(
+        section="class differences",
+        group="all",
+        contrast="large-small",
+        estimate=s["value"] - small["estimate"].iloc[0],
+        ci_low=np.nan,
+        ci_high=np.nan,
+    )
+    assert _leaks(pd.concat([published, leak]), secrets[secrets.index == s.name]) != []
