@@ -21,7 +21,7 @@ export REGISTER_SNAPSHOT
 
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv report test lint format lab i18n demo-data fetch-register accept-register lock clean
+.PHONY: help venv report test test-fast bench lint format lab i18n demo-data fetch-register accept-register lock clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[1m%-16s\033[0m %s\n", $$1, $$2}'
@@ -44,19 +44,28 @@ report: $(STAMP) ## Build the barometer for every survey year into $(REPORTS_DIR
 	  --reports-dir "$(REPORTS_DIR)" --processed-dir "$(PROCESSED_DIR)" \
 	  --medium $(MEDIUM) --large $(LARGE) --lang $(LANG_REPORT) $(if $(YEARS),--years $(YEARS))
 
-test: $(STAMP) ## Run lint and the test suite
-	$(VENV)/bin/ruff check src tests scripts notebooks
-	$(PY) -m pytest
+TEST_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+
+test: $(STAMP) ## Run lint and the whole test suite (pytest-xdist, TEST_JOBS workers)
+	$(VENV)/bin/ruff check src tests scripts notebooks benchmarks
+	$(PY) -m pytest -n $(TEST_JOBS) --dist loadfile
+
+test-fast: $(STAMP) ## Lint and the tests that build nothing and execute no notebook
+	$(VENV)/bin/ruff check src tests scripts notebooks benchmarks
+	$(PY) -m pytest -m "not slow" -n $(TEST_JOBS) --dist loadfile
+
+bench: $(STAMP) ## Measure cold, no-op and incremental builds, the floor and scaling (benchmarks/results.md)
+	$(PY) benchmarks/bench.py
 
 lint: $(STAMP) ## ruff check and format check
-	$(VENV)/bin/ruff check src tests scripts notebooks
-	$(VENV)/bin/ruff format --check src tests scripts
+	$(VENV)/bin/ruff check src tests scripts notebooks benchmarks
+	$(VENV)/bin/ruff format --check src tests scripts benchmarks
 
 format: $(STAMP) ## Format the code with ruff
-	$(VENV)/bin/ruff format src tests scripts
+	$(VENV)/bin/ruff format src tests scripts benchmarks
 
 lab: $(STAMP) ## Open JupyterLab on the project (project kernel)
-	$(VENV)/bin/jupyter lab --notebook-dir=.
+	$(VENV)/bin/jupyter lab --notebook-dir=. $(if $(filter 0,$(shell id -u)),--allow-root)
 
 i18n: $(STAMP) ## Add new Bokmål texts to the English message catalog (then translate them)
 	$(PY) scripts/i18n_extract.py

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from analysis import config, ingest, load
@@ -62,3 +64,30 @@ def site(tmp_path_factory):
 def site_en(tmp_path_factory):
     """The English barometer for 2019 with the pooled site."""
     return _build(tmp_path_factory.mktemp("site_en"), "en", years=[2019], pooled=True)
+
+
+@pytest.fixture(scope="session")
+def default_processed():
+    """A lock on ``data/processed``, which 01_ingest writes on its default parameters: tests that
+    write or read it there hold it, so that pytest-xdist workers do not meet half-way."""
+    from filelock import FileLock
+
+    lock = config.PROJECT_ROOT / "build" / ".data-processed.test.lock"
+    lock.parent.mkdir(exist_ok=True)
+    return FileLock(str(lock))
+
+
+BUILD_TIME = re.compile(rb"(Bygd|Built) \d{4}-\d\d-\d\dT[\d:]+\+00:00")
+
+
+def snapshot(root):
+    return {p.relative_to(root): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def site_snapshot(root):
+    """Reports and processed tables of a build, with the build time taken out of the pages."""
+    snap = {}
+    for sub in ("reports", "processed"):
+        for k, v in snapshot(root / sub).items():
+            snap[(sub, *k.parts)] = BUILD_TIME.sub(b"", v) if k.suffix == ".html" else v
+    return snap

@@ -515,6 +515,7 @@ def test_bad_export(case, tmp_path, reg, codebook):
     assert path.read_bytes() == before  # inputs untouched
 
 
+@pytest.mark.slow
 def test_errors_surface_through_make_report_without_traceback(tmp_path):
     """A bad delivery stops the build with a message naming the notebook, the cell and the file."""
     from analysis import build

@@ -19,6 +19,8 @@ import pytest
 
 from analysis import build, config, estimates, ingest, load, results
 
+pytestmark = pytest.mark.slow
+
 TOL = 1e-8  # results.csv keeps 10 significant digits; real leaks agree to about 1e-10
 
 

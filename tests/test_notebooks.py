@@ -9,7 +9,9 @@ import shutil
 import nbformat
 import pytest
 
-from analysis import config
+from analysis import build, config
+
+pytestmark = pytest.mark.slow
 
 NOTEBOOKS = sorted(config.NOTEBOOKS_DIR.glob("*.ipynb"))
 ORDER = [
@@ -48,13 +50,19 @@ def test_notebook_is_clean_and_readable(path):
 
 
 @pytest.fixture(scope="module")
-def executed(tmp_path_factory):
+def executed(tmp_path_factory, default_processed):
     """Every notebook run alone, in a fresh kernel, on its default parameters (01_ingest first:
     it writes the processed tables the others read)."""
     import papermill as pm
 
     out = tmp_path_factory.mktemp("executed")
     done = {}
+    with default_processed:
+        _run_all(pm, out, done)
+    return done
+
+
+def _run_all(pm, out, done):
     for name in ORDER:
         target = out / f"{name}.ipynb"
         pm.execute_notebook(
@@ -63,9 +71,10 @@ def executed(tmp_path_factory):
             kernel_name=config.KERNEL_NAME,
             cwd=str(config.NOTEBOOKS_DIR),
             progress_bar=False,
+            kernel_manager_class=build.kernel_manager(),
+            extra_arguments=build.KERNEL_ARGS,
         )
         done[name] = nbformat.read(target, as_version=4)
-    return done
 
 
 @pytest.mark.notebook

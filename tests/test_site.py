@@ -18,6 +18,8 @@ import pytest
 
 from analysis import config, ingest, plots, results
 
+pytestmark = pytest.mark.slow
+
 YEARS = [2015, 2016, 2017, 2018, 2019]
 YEAR_PAGES = ["index.html", "beskrivende.html", "regresjoner.html", "metode.html"]
 CSS = (config.PROJECT_ROOT / "src/analysis/templates/barometer/barometer.css").read_text()

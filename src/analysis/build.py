@@ -20,16 +20,19 @@ reports folders do not share them.
 from __future__ import annotations
 
 import argparse
-import errno
 import hashlib
 import json
 import os
 import re
 import shutil
 import sys
-from concurrent.futures import ProcessPoolExecutor
+import tempfile
+import time
+import uuid
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import lru_cache
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -88,6 +91,25 @@ class Job:
     nav_extra: tuple[tuple[str, str], ...] = ()
 
 
+#: The kernel's own log lines ("KeyboardInterrupt caught in kernel" at every shutdown) are
+#: noise; an error in a cell still comes back as PapermillExecutionError.
+KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL"]
+
+
+@lru_cache(maxsize=1)
+def kernel_manager() -> type:
+    """Kernels talk over local IPC sockets instead of TCP: no ports to clash between parallel
+    builds, and no "running over TCP without encryption" warning from every kernel."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kw) -> None:  # a socket path of its own for every kernel
+            ip = os.path.join(tempfile.gettempdir(), f"kb-kernel-{uuid.uuid4().hex[:16]}")
+            super().__init__(**{"transport": "ipc", "ip": ip, **kw})
+
+    return IPCKernelManager
+
+
 def run_notebook(name: str, out_ipynb: Path, params: dict, failed_dir: Path) -> None:
     """Execute a notebook with Papermill in the project kernel; BuildError names the cell."""
     import papermill as pm
@@ -103,6 +125,8 @@ def run_notebook(name: str, out_ipynb: Path, params: dict, failed_dir: Path) -> 
             cwd=str(config.NOTEBOOKS_DIR),
             progress_bar=False,
             log_output=False,
+            kernel_manager_class=kernel_manager(),
+            extra_arguments=KERNEL_ARGS,
         )
     except PapermillExecutionError as exc:
         failed_dir.mkdir(parents=True, exist_ok=True)
@@ -110,7 +134,7 @@ def run_notebook(name: str, out_ipynb: Path, params: dict, failed_dir: Path) -> 
         shutil.copy(out_ipynb, kept)
         hint = ""
         if m := re.search(r"\[Errno (\d+)\]", exc.evalue):
-            hint = " " + os_error_message(OSError(int(m[1]), os.strerror(int(m[1]))), "")
+            hint = " " + publish.os_error_message(OSError(int(m[1]), os.strerror(int(m[1]))), "")
         raise BuildError(
             f"notebook {name}.ipynb failed in cell {exc.exec_count} ({exc.ename}: {exc.evalue}). "
             f"The executed notebook is kept at {kept}.{hint}"
@@ -147,6 +171,8 @@ def _page(job: Job, title: str, nav: list[dict]) -> render.Page:
 
 def build_site(job: Job) -> str:
     """Run a site's notebooks, render its pages, write results and provenance, publish."""
+    start = time.monotonic()
+    say(f"{job.name}: running {len(SITES[job.kind])} notebook(s)")
     _ = i18n.Lang(job.lang)
     pages = SITES[job.kind]
     staging = job.reports_dir / f".staging-{job.name}-{os.getpid()}"
@@ -196,7 +222,14 @@ def build_site(job: Job) -> str:
         publish.replace_dir(staging, job.reports_dir / job.name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return f"{job.name}: built"
+    line = f"{job.name}: built in {time.monotonic() - start:.0f} s"
+    say(line)
+    return line
+
+
+def say(line: str) -> None:
+    """A progress line (stderr, so that stdout is the summary)."""
+    print(line, file=sys.stderr, flush=True)
 
 
 def _key(parts: dict) -> str:
@@ -365,7 +398,9 @@ def _build(
                 done += [build_site(j) for j in stale]
             else:
                 with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-                    done += list(pool.map(build_site, stale))
+                    futures = {pool.submit(build_site, j): j.name for j in stale}
+                    built = {futures[f]: f.result() for f in as_completed(futures)}
+                done += [built[j.name] for j in stale]
         build_index(
             replace(job("index", "index", common, synthetic), reports_dir=pub.stage), all_years
         )
@@ -403,22 +438,6 @@ def build_index(job: Job, all_years: list[int]) -> None:
     tmp.replace(job.reports_dir / "index.html")
 
 
-def os_error_message(exc: OSError, reports_dir: str) -> str:
-    """One line for a failed write of the build itself, with what to do."""
-    where = exc.filename or reports_dir or "its files"
-    if exc.errno == errno.ENOSPC:
-        return (
-            f"no space left on the device while writing {where}. Free some space and run "
-            "make report again; the last good reports and processed tables are unchanged."
-        )
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return (
-            f"cannot write {where} ({exc.strerror}). Make the reports folder and the folder "
-            "it is in writable, or choose another with REPORTS_DIR=...; nothing was published."
-        )
-    return f"{exc.strerror or exc} ({where}); nothing was published."
-
-
 def main(argv: list[str] | None = None) -> int:
     """Command line entry point (see ``make report``)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -436,6 +455,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--years", default="", help="comma-separated subset of years")
     ap.add_argument("--force", action="store_true", help="rebuild even if up to date")
     a = ap.parse_args(argv)
+    t0 = time.monotonic()
     try:
         log = build(
             raw_dir=config.resolve(a.raw_dir),
@@ -460,11 +480,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"make report failed: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:  # the build's own files: a read-only folder, a full disk, ...
-        print(f"make report failed: {os_error_message(exc, a.reports_dir)}", file=sys.stderr)
+        print(
+            f"make report failed: {publish.os_error_message(exc, a.reports_dir)}", file=sys.stderr
+        )
         return 1
-    for line in log:
+    built = [ln.replace(": built in ", " (") + ")" for ln in log if ": built in " in ln]
+    fresh = [ln.split(":")[0] for ln in log if ln.endswith(": up to date")]
+    notes = [ln for ln in log if ": built in " not in ln and not ln.endswith(": up to date")]
+    for line in notes:  # recovery after an interrupted build
         print(line)
-    print(f"reports: {config.resolve(a.reports_dir) / 'index.html'}")
+    print(f"built: {', '.join(built) or 'nothing'}")
+    if fresh:
+        print(f"up to date: {', '.join(fresh)}")
+    print(f"site: {config.resolve(a.reports_dir) / 'index.html'} ({time.monotonic() - t0:.0f} s)")
     return 0
 
 

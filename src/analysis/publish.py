@@ -11,6 +11,7 @@ starts. Two builds into the same folders are serialised by :func:`locked`.
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import shutil
@@ -153,3 +154,19 @@ def recover_sites(reports_dir: Path) -> list[str]:
             old.rename(target)
             notes.append(f"{name}: restored the last good version after an interrupted build")
     return notes
+
+
+def os_error_message(exc: OSError, reports_dir: str) -> str:
+    """One line for a failed write of the build itself, with what to do."""
+    where = exc.filename or reports_dir or "its files"
+    if exc.errno == errno.ENOSPC:
+        return (
+            f"no space left on the device while writing {where}. Free some space and run "
+            "make report again; the last good reports and processed tables are unchanged."
+        )
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return (
+            f"cannot write {where} ({exc.strerror}). Make the reports folder and the folder "
+            "it is in writable, or choose another with REPORTS_DIR=...; nothing was published."
+        )
+    return f"{exc.strerror or exc} ({where}); nothing was published."
