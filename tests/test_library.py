@@ -34,8 +34,8 @@ def test_modules_stay_small():
     # issue 10's checks (register acceptance, codebook schema, secondary suppression, locks,
     # recovery, renamed-column messages, strict times and numbers, file-content checks): 4,569;
     # whole-site publication (publish.py), build-error messages, more file checks: 4,783;
-    # IPC kernels, progress lines and the build summary: 4,828.
-    assert sum(sizes.values()) <= 4830, sum(sizes.values())
+    # IPC kernels, progress lines and the build summary: 4,828; raking tolerance: 4,832.
+    assert sum(sizes.values()) <= 4832, sum(sizes.values())
 
 
 def test_importing_the_library_has_no_side_effects():
