@@ -148,8 +148,16 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def validate_schema(raw: dict, path: Path) -> None:
     """Validate the whole codebook against ``codebook.schema.json`` (JSON Schema)."""
     import json
+    import sys
 
-    import jsonschema
+    # jsonschema imports an optional IRI format checker whose grammar takes about 2 s to build,
+    # in every kernel; the codebook schema uses no formats, so that module is kept out.
+    absent = sys.modules.setdefault("rfc3987_syntax", None) is None
+    try:
+        import jsonschema
+    finally:
+        if absent:
+            sys.modules.pop("rfc3987_syntax", None)
 
     schema = json.loads(
         (Path(__file__).parent / "codebook.schema.json").read_text(encoding="utf-8")
