@@ -108,7 +108,10 @@ def test_raking_hits_every_register_margin(weighted_years):
 
 
 def test_backtest_2019_published_figures_within_intervals(weighted_years):
-    """Back-test: the demo reproduces every published 2019 figure within its 95 % interval."""
+    """Back-test: the demo reproduces every published 2019 figure within its 95 % interval.
+
+    A check of the synthetic generator, which was calibrated to these figures, not of the
+    estimators (those are checked against R and by parameter recovery)."""
     long = _headline(weighted_years[2019].data, 2019)
     checked = 0
     for r in long.itertuples():
