@@ -18,19 +18,27 @@ from analysis import build, config, publish, results
 pytestmark = pytest.mark.slow
 
 
-def small_build(out, raw=config.RAW_DIR):
+def small_build(out, raw=config.RAW_DIR, **overrides):
     """Ingest and the 2019 report with non-default thresholds (4 000 / 25 000) into ``out``."""
     return build.build(
-        raw_dir=raw,
-        codebook=config.CODEBOOK_PATH,
-        reports_dir=out / "reports",
-        processed_dir=out / "processed",
-        register_snapshot=None,
-        medium=4000,
-        large=25000,
-        lang="nb",
-        years=[2019],
+        **{
+            "raw_dir": raw,
+            "codebook": config.CODEBOOK_PATH,
+            "reports_dir": out / "reports",
+            "processed_dir": out / "processed",
+            "register_snapshot": None,
+            "medium": 4000,
+            "large": 25000,
+            "lang": "nb",
+            "years": [2019],
+            **overrides,
+        }
     )
+
+
+def _leftovers(out):
+    """Staging copies and backups left beside the reports and processed folders."""
+    return [p.name for p in out.iterdir() if p.name.startswith(".") and "-" in p.name]
 
 
 @pytest.fixture(scope="module")
@@ -174,18 +182,9 @@ def test_a_failure_after_ingest_leaves_the_whole_site_old(built, monkeypatch):
 
     monkeypatch.setattr(build, "run_notebook", fail_in_summary)
     with pytest.raises(build.BuildError, match="10_summary"):
-        build.build(
-            raw_dir=config.RAW_DIR,
-            codebook=config.CODEBOOK_PATH,
-            reports_dir=out / "reports",
-            processed_dir=out / "processed",
-            register_snapshot=None,
-            medium=6000,
-            large=30000,
-            years=[2019],
-        )
+        small_build(out, medium=6000, large=30000)
     assert _site_snapshot(out) == before
-    assert [p.name for p in out.iterdir() if p.name.startswith(".") and "-" in p.name] == []
+    assert _leftovers(out) == []
 
 
 def _kill_inside_commit(pub, monkeypatch, after_commit_point):
@@ -238,7 +237,7 @@ def test_a_kill_inside_the_site_swap_leaves_one_whole_site(
             "reports: restored the last good site",
         ]
         assert after == before
-    assert [p.name for p in out.iterdir() if p.name.startswith(".") and "-" in p.name] == []
+    assert _leftovers(out) == []
 
 
 @pytest.mark.parametrize(
