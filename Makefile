@@ -39,10 +39,24 @@ $(STAMP): requirements.lock pyproject.toml
 
 venv: $(STAMP) ## Create .venv from the pinned lock and register the Jupyter kernel
 
-report: $(STAMP) ## Build the barometer for every survey year into $(REPORTS_DIR)/
-	$(PY) -m analysis.build --raw-dir "$(RAW_DIR)" --codebook "$(CODEBOOK)" \
-	  --reports-dir "$(REPORTS_DIR)" --processed-dir "$(PROCESSED_DIR)" \
-	  --medium $(MEDIUM) --large $(LARGE) --lang $(LANG_REPORT) $(if $(YEARS),--years $(YEARS))
+JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
+REPORTS_ABS := $(abspath $(REPORTS_DIR))
+BUILD_DIR   := $(dir $(REPORTS_ABS))build/$(notdir $(REPORTS_ABS))
+REPORT_LOCK := $(dir $(REPORTS_ABS)).$(notdir $(REPORTS_ABS)).lock
+GRAPH_VARS   = PY=$(PY) RAW_DIR="$(RAW_DIR)" CODEBOOK="$(CODEBOOK)" REPORTS_DIR="$(REPORTS_DIR)" \
+  PROCESSED_DIR="$(PROCESSED_DIR)" MEDIUM=$(MEDIUM) LARGE=$(LARGE) LANG_REPORT=$(LANG_REPORT) \
+  YEARS="$(YEARS)" $(if $(REGISTER_SNAPSHOT),REGISTER_SNAPSHOT="$(REGISTER_SNAPSHOT)")
+
+# The build graph is build.mk; this runs it under a lock on the reports folder, on JOBS cores.
+# Nothing stale: make decides from file times and no Python starts.
+report: $(STAMP) ## Build the barometer for every survey year into $(REPORTS_DIR)/ (only what changed)
+	@set -o pipefail; start=$$(date +%s); mkdir -p $(BUILD_DIR); rm -f $(BUILD_DIR)/.summary; \
+	flock -n $(REPORT_LOCK) true || echo "another build is writing to $(REPORTS_ABS); waiting for it to finish" >&2; \
+	BUILD_START=$$start flock $(REPORT_LOCK) $(MAKE) -f build.mk --no-print-directory -j$(JOBS) publish $(GRAPH_VARS) \
+	  2> >(grep -v '^make\(\[[0-9]*\]\)\?: \*\*\*' >&2) | sed '/^sites: /d' \
+	  || { echo "nothing was published; the last good site is unchanged" >&2; exit 1; }; \
+	[ -f $(BUILD_DIR)/.summary ] || echo "built: nothing (everything up to date)"; \
+	echo "site: $(REPORTS_ABS)/index.html ($$(( $$(date +%s) - start )) s)"
 
 TEST_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
@@ -86,5 +100,5 @@ lock: ## Re-resolve requirements.lock from pyproject.toml and regenerate environ
 	$(PY) scripts/sync_environment.py
 
 clean: ## Remove built reports, processed data and executed notebooks
-	rm -rf $(REPORTS_DIR)/*/ $(REPORTS_DIR)/index.html $(REPORTS_DIR)/results_dictionary.csv $(REPORTS_DIR)/.staging-* $(dir $(REPORTS_DIR)).$(notdir $(REPORTS_DIR)).staging-* build/
+	rm -rf $(REPORTS_DIR)/*/ $(REPORTS_DIR)/.published $(REPORTS_DIR)/index.html $(REPORTS_DIR)/results_dictionary.csv $(REPORTS_DIR)/.staging-* $(dir $(REPORTS_DIR)).$(notdir $(REPORTS_DIR)).staging-* build/
 	find $(PROCESSED_DIR) -mindepth 1 ! -name README.md -delete

@@ -7,13 +7,14 @@ import os
 import re
 import shutil
 
+import nbformat
 import pandas as pd
 import pytest
 from conftest import BUILD_TIME
 from conftest import site_snapshot as _site_snapshot
 from conftest import snapshot as _snapshot
 
-from analysis import build, config, publish, results
+from analysis import build, config, publish, results, steps
 
 pytestmark = pytest.mark.slow
 
@@ -113,9 +114,12 @@ def test_two_builds_from_clean_publish_identical_numbers(built):
         **{("r",) + k.parts: v for k, v in _snapshot(out / "reports").items()},
         **{("p",) + k.parts: v for k, v in _snapshot(out / "processed").items()},
     }
-    shutil.rmtree(out / "reports")
-    shutil.rmtree(out / "processed")
-    small_build(out)
+    for sub in ("reports", "processed", "build"):  # from clean: every step runs again
+        shutil.rmtree(out / sub)
+    assert [re.sub(r" in \d+ s$", "", x) for x in small_build(out)] == [
+        "ingest: built",
+        "2019: built",
+    ]
     second = {
         **{("r",) + k.parts: v for k, v in _snapshot(out / "reports").items()},
         **{("p",) + k.parts: v for k, v in _snapshot(out / "processed").items()},
@@ -142,47 +146,18 @@ def test_failed_build_leaves_last_good_reports_intact(built, tmp_path):
     assert (out / "build" / "reports" / "failed" / "ingest" / "01_ingest.ipynb").is_file()
 
 
-def test_a_crash_inside_the_directory_swap_keeps_the_last_good_report(built, monkeypatch):
-    """Kill between the two renames of the swap: the next build restores the old site."""
-    out, _ = built
-    rep = out / "reports"
-    before = _snapshot(rep / "2019")
-    staging = rep / ".staging-2019-999"
-    shutil.copytree(rep / "2019", staging)
-    (staging / "index.html").write_text("half-new")
-
-    def crash(self, target):  # the first rename happens, the process dies before the second
-        if self == staging:
-            raise KeyboardInterrupt("killed inside the swap")
-        return real_rename(self, target)
-
-    real_rename = type(staging).rename
-    monkeypatch.setattr(type(staging), "rename", crash)
-    with pytest.raises(KeyboardInterrupt):
-        publish.replace_dir(staging, rep / "2019")
-    monkeypatch.undo()
-    assert not (rep / "2019").exists() and list(rep.glob(".old-2019-*"))
-    notes = publish.recover_sites(rep)
-    assert notes == ["2019: restored the last good version after an interrupted build"]
-    assert _snapshot(rep / "2019") == before and not list(rep.glob(".staging-*"))
-    assert small_build(out) == ["ingest: up to date", "2019: up to date"]
-
-
-def test_a_failure_after_ingest_leaves_the_whole_site_old(built, monkeypatch):
-    """New thresholds rerun ingest; the year notebook then fails: the reports and the processed
-    tables are both the last good ones (no new ingest page beside old year pages)."""
+def test_a_failure_after_ingest_leaves_the_whole_site_old(built, tmp_path):
+    """New thresholds rerun ingest; a year notebook then fails (a copy of the notebooks with a
+    failing cell): the reports and the processed tables are both the last good ones."""
     out, _ = built
     before = _site_snapshot(out)
-    real = build.run_notebook
-
-    def fail_in_summary(name, *args):
-        if name == "10_summary":
-            raise build.BuildError("notebook 10_summary.ipynb failed in cell 3 (test)")
-        return real(name, *args)
-
-    monkeypatch.setattr(build, "run_notebook", fail_in_summary)
-    with pytest.raises(build.BuildError, match="10_summary"):
-        small_build(out, medium=6000, large=30000)
+    notebooks = tmp_path / "notebooks"
+    shutil.copytree(config.NOTEBOOKS_DIR, notebooks)
+    nb = nbformat.read(notebooks / "10_summary.ipynb", as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell("raise RuntimeError('a failing cell')"))
+    nbformat.write(nb, notebooks / "10_summary.ipynb")
+    with pytest.raises(build.BuildError, match=r"10_summary.ipynb failed in cell \d+ \(Runtime"):
+        small_build(out, medium=6000, large=30000, notebooks_dir=notebooks)
     assert _site_snapshot(out) == before
     assert _leftovers(out) == []
 
@@ -215,11 +190,15 @@ def test_a_kill_inside_the_site_swap_leaves_one_whole_site(
     before = _site_snapshot(out)
     for sub in ("reports", "processed"):
         shutil.copytree(out / sub, tmp_path / sub, symlinks=True)
+    new_site, new_tables = tmp_path / "site", tmp_path / "tables"
+    shutil.copytree(out / "reports", new_site)
+    shutil.copytree(out / "processed", new_tables)
+    (new_site / "2019" / "index.html").write_text("new")
+    (new_tables / "respondents.csv").write_text("new")
     pub = publish.Publication(out / "reports", out / "processed")
     pub.__enter__()  # a SIGKILL skips __exit__, so the context manager is not used here
-    pub.back_up_processed()
-    (out / "processed" / "respondents.csv").write_text("new")
-    (pub.stage / "2019" / "index.html").write_text("new")
+    pub.stage_site(new_site, ["ingest", "2019"])
+    pub.stage_tables(new_tables)
     _kill_inside_commit(pub, monkeypatch, after_commit_point)
     notes = publish.recover(out / "reports", out / "processed")
     after = _site_snapshot(out)
@@ -246,12 +225,12 @@ def test_a_kill_inside_the_site_swap_leaves_one_whole_site(
         (
             "copytree",
             errno.EROFS,
-            r"^make report failed: cannot write .*reports\S* \(Read-only file system\)\. Make the "
+            r"^make report failed: cannot write .*\S* \(Read-only file system\)\. Make the "
             r"reports folder and the folder it is in writable, or choose another with "
             r"REPORTS_DIR=\.\.\.; nothing was published\.$",
         ),
         (
-            "render",
+            "copy2",
             errno.ENOSPC,
             r"^make report failed: no space left on the device while writing .*index\.html\. "
             r"Free some space and run make report again; the last good reports and processed "
@@ -263,25 +242,24 @@ def test_a_read_only_folder_or_a_full_disk_is_one_line(
     built, monkeypatch, capsys, where, err, message
 ):
     """Running as root, chmod does not stop writes, so the OS error is injected where it would
-    arise: copying the site into its staging folder, or writing the first page."""
+    arise when publishing: copying a site, or the landing page, into the staging folder."""
     out, _ = built
     before = _site_snapshot(out)
 
     def fail(src, dst, *a, **k):
         raise OSError(err, os.strerror(err), str(dst))
 
-    target = publish.shutil if where == "copytree" else build.render
-    monkeypatch.setattr(target, where, fail)
-    rc = build.main(
+    monkeypatch.setattr(publish.shutil, where, fail)
+    b = out / "build" / "reports"
+    rc = steps.main(
         [
-            "--reports-dir", str(out / "reports"),
-            "--processed-dir", str(out / "processed"),
-            "--medium", "4000", "--large", "25000", "--years", "2019", "--force",
+            "publish", "--build-dir", str(b), "--sites", "ingest 2019",
+            "--reports-dir", str(out / "reports"), "--processed-out", str(out / "processed"),
         ]
     )  # fmt: skip
     monkeypatch.undo()
     assert rc == 1
-    err = capsys.readouterr().err
-    lines = [ln for ln in err.strip().splitlines() if not ln.endswith("running 1 notebook(s)")]
-    assert len(lines) == 1 and re.match(message, lines[0]), err  # progress lines aside
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and re.match(message, lines[0]), lines
     assert _site_snapshot(out) == before
+    assert _leftovers(out) == []

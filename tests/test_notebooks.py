@@ -9,7 +9,7 @@ import shutil
 import nbformat
 import pytest
 
-from analysis import build, config
+from analysis import config, steps
 
 pytestmark = pytest.mark.slow
 
@@ -71,8 +71,8 @@ def _run_all(pm, out, done):
             kernel_name=config.KERNEL_NAME,
             cwd=str(config.NOTEBOOKS_DIR),
             progress_bar=False,
-            kernel_manager_class=build.kernel_manager(),
-            extra_arguments=build.KERNEL_ARGS,
+            kernel_manager_class=steps.kernel_manager(),
+            extra_arguments=steps.KERNEL_ARGS,
         )
         done[name] = nbformat.read(target, as_version=4)
 

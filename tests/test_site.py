@@ -57,7 +57,13 @@ def test_provenance_on_every_page(site):
     for p in pages(site):
         text = p.read_text()
         assert 'class="provenance"' in text, p
-        assert "provenance.json" in text and "raw/kommuneundersokelsen_2019.xlsx" in text, p
+        assert "provenance.json" in text and "register/municipalities_population.csv" in text, p
+        # the inputs listed are those the page is built from: its year's export and the
+        # year before; every export on the ingest, pooled and landing pages
+        site_name = p.parent.name if p.parent != site else "index"
+        used = [int(site_name) - 1, int(site_name)] if site_name.isdigit() else [*YEARS]
+        for y in YEARS:
+            assert (f"raw/kommuneundersokelsen_{y}." in text) == (y in used), (p, y)
         assert re.search(r"Bygd \d{4}-\d\d-\d\dT.*commit [0-9a-f]{12}", text), p
     prov = json.loads((site / "2019" / "provenance.json").read_text())
     assert {"commit", "parameters", "inputs_sha256", "packages"} <= set(prov)
@@ -429,3 +435,62 @@ def test_pages_have_no_axe_core_violations(which, request):
             page.close()
         browser.close()
     assert found == {}
+
+
+# ---------------------------------------------------------------- the build graph (make -n)
+
+
+def _would_run(site, changed: str) -> set[tuple[str, str]]:
+    """The steps make would run on the built site if ``changed`` were new (``make -n -W``,
+    which neither runs nor touches anything): (site, notebook) pairs. An export is checked
+    against the first pass (ingest); anything else against the second (the pages), since -W
+    does not reach a sub-make."""
+    import subprocess
+
+    from analysis import build
+
+    cmd = build.make_command(
+        config.RAW_DIR, config.CODEBOOK_PATH, site, site.parent / "processed", None, 5000, 20000,
+        goal="publish" if changed.startswith(str(config.RAW_DIR)) else "_publish",
+    )  # fmt: skip
+    r = subprocess.run([*cmd, "-n", "-W", changed], capture_output=True, text=True, check=True)
+    steps = re.findall(
+        r"analysis\.steps .*? (page|ingest)(?: --site (\S+) --notebook (\S+))?", r.stdout
+    )
+    return {("ingest", "01_ingest") if s == "ingest" else (site_, nb) for s, site_, nb in steps}
+
+
+def test_nothing_to_do_on_the_built_site_and_make_alone_decides(site):
+    """The no-op build: make finds every page up to date and would run no step at all."""
+    import subprocess
+
+    from analysis import build
+
+    cmd = build.make_command(
+        config.RAW_DIR, config.CODEBOOK_PATH, site, site.parent / "processed", None, 5000, 20000
+    )
+    r = subprocess.run([*cmd, "-n"], capture_output=True, text=True, check=True)
+    assert "analysis.steps" not in r.stdout, r.stdout  # no step would run
+    assert "sites: ingest 2015 2016 2017 2018 2019 pooled" in r.stdout.splitlines()[-1]
+
+
+def test_a_changed_notebook_rebuilds_only_its_pages(site):
+    nbs = config.NOTEBOOKS_DIR  # as make names them (the build passes absolute folders)
+    assert _would_run(site, str(nbs / "12_regressions.ipynb")) == {
+        (str(y), "12_regressions") for y in YEARS
+    }
+    assert _would_run(site, str(nbs / "21_pooled.ipynb")) == {("pooled", "21_pooled")}
+
+
+def test_a_changed_plotting_function_rebuilds_only_the_pages_that_plot(site):
+    """plots.py is imported by the summary, regression, trend and pooled notebooks only."""
+    expected = {(str(y), nb) for y in YEARS for nb in ("10_summary", "12_regressions")}
+    expected |= {("pooled", "20_trends"), ("pooled", "21_pooled")}
+    assert _would_run(site, "src/analysis/plots.py") == expected
+
+
+def test_a_changed_export_reruns_ingest_first(site):
+    """make cannot know before ingest which years changed: it reruns ingest, whose year tokens
+    then decide (tests/test_graph.py runs this for real)."""
+    export = str(config.RAW_DIR / "kommuneundersokelsen_2018.csv")
+    assert ("ingest", "01_ingest") in _would_run(site, export)

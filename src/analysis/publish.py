@@ -1,12 +1,13 @@
 """Publish a build so that a reader sees the whole old site or the whole new one, never a mix.
 
-A build works in a staging copy of the reports folder (``.<reports>.staging-<pid>`` beside
-it). When ingest reruns, the processed folder is first backed up (``.<processed>.old-<pid>``)
-and ingest writes the new tables in place, where the year notebooks read them. The commit is
-one rename of the staging folder onto the reports folder; only then are the backups removed.
-A build that fails restores the processed folder from its backup and discards the staging
-copy; a build that is killed is finished or undone by :func:`recover` when the next one
-starts. Two builds into the same folders are serialised by :func:`locked`.
+The build graph (``build.mk``) writes every page and table under the build folder; nothing a
+reader sees is touched until :func:`publish`. It copies the sites of the build into a staging
+folder beside the reports folder (``.<reports>.staging-<pid>``) and the processed tables beside
+the processed folder, swaps the processed folder (keeping the old one as
+``.<processed>.old-<pid>``), and commits with one rename of the staging folder onto the
+reports folder; only then are the backups removed. A publication that fails is undone; one
+that is killed is finished or undone by :func:`recover` when the next one starts. Two builds
+into the same folders are serialised by :func:`locked`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import shutil
 import sys
 from contextlib import contextmanager
 from pathlib import Path
+
+MARKER = ".published"  # in the reports folder: when and which sites were published (make's target)
 
 
 def _sibling(folder: Path, kind: str, pid: int | str) -> Path:
@@ -51,16 +54,6 @@ def locked(*dirs: Path):
             fh.close()  # closing releases the lock
 
 
-def replace_dir(staging: Path, target: Path) -> None:
-    """Move a complete staging folder into place (the old version is removed only afterwards)."""
-    old = target.with_name(f".old-{target.name}-{os.getpid()}")
-    if target.exists():
-        target.rename(old)
-    staging.rename(target)
-    if old.exists():
-        shutil.rmtree(old)
-
-
 class Publication:
     """One build's transaction over the reports and processed folders (use as ``with``)."""
 
@@ -68,28 +61,42 @@ class Publication:
         self.reports_dir, self.processed_dir = Path(reports_dir), Path(processed_dir)
         pid = os.getpid()
         self.stage = _sibling(self.reports_dir, "staging", pid)
+        self.stage_processed = _sibling(self.processed_dir, "staging", pid)
         self.old_reports = _sibling(self.reports_dir, "old", pid)
         self.old_processed = _sibling(self.processed_dir, "old", pid)
 
     def __enter__(self) -> Publication:
-        shutil.rmtree(self.stage, ignore_errors=True)
-        try:
-            if self.reports_dir.is_dir():
-                shutil.copytree(self.reports_dir, self.stage, symlinks=True)
-            else:
-                self.stage.mkdir(parents=True)
-        except BaseException:
-            shutil.rmtree(self.stage, ignore_errors=True)
-            raise
+        for d in (self.stage, self.stage_processed):
+            shutil.rmtree(d, ignore_errors=True)
+        self.stage.mkdir(parents=True)
         return self
 
-    def back_up_processed(self) -> None:
-        """Keep the current processed tables until the new site is published."""
-        if self.processed_dir.is_dir() and not self.old_processed.exists():
-            shutil.copytree(self.processed_dir, self.old_processed, symlinks=True)
+    def stage_site(self, site_dir: Path, sites: list[str]) -> None:
+        """Copy the landing page, the data dictionary and the given sites into the stage."""
+        site_dir = Path(site_dir)
+        for f in ("index.html", "results_dictionary.csv"):
+            shutil.copy2(site_dir / f, self.stage / f)
+        for s in sites:
+            shutil.copytree(site_dir / s, self.stage / s, symlinks=True)
+        readme = self.reports_dir / "README.md"  # the folder's own README (tracked in git) stays
+        if readme.is_file():
+            shutil.copy2(readme, self.stage / "README.md")
+        (self.stage / MARKER).write_text(", ".join(sites) + "\n")
+
+    def stage_tables(self, processed_build: Path) -> None:
+        """Copy the processed tables of the build beside the processed folder (its README stays)."""
+        shutil.copytree(processed_build, self.stage_processed, symlinks=True)
+        readme = self.processed_dir / "README.md"
+        if readme.is_file() and not (self.stage_processed / "README.md").exists():
+            shutil.copy2(readme, self.stage_processed / "README.md")
 
     def commit(self) -> None:
-        """Publish the staging folder in one rename, then drop the backups."""
+        """Swap in the processed tables, then publish the site in one rename (the commit
+        point), then drop the backups."""
+        if self.stage_processed.exists():
+            if self.processed_dir.exists():
+                self.processed_dir.rename(self.old_processed)
+            self.stage_processed.rename(self.processed_dir)
         if self.reports_dir.exists():
             self.reports_dir.rename(self.old_reports)
         self.stage.rename(self.reports_dir)  # the commit point
@@ -101,6 +108,22 @@ class Publication:
             _undo(self.reports_dir, self.processed_dir, os.getpid())
 
 
+def publish(
+    site_dir: Path, processed_build: Path, reports_dir: Path, processed_dir: Path, sites: list[str]
+) -> list[str]:
+    """Publish a build: the given sites of ``site_dir`` become the reports folder and the
+    processed tables of the build the processed folder, both or neither. The caller holds the
+    lock on the reports folder; this one takes the processed folder's. Returns what recovery
+    of an earlier, killed publication did."""
+    with locked(processed_dir):
+        notes = recover(reports_dir, processed_dir)
+        with Publication(reports_dir, processed_dir) as pub:
+            pub.stage_site(site_dir, sites)
+            pub.stage_tables(processed_build)
+            pub.commit()
+    return notes
+
+
 def _undo(reports_dir: Path, processed_dir: Path, pid: int | str) -> list[str]:
     notes = []
     old_processed = _sibling(processed_dir, "old", pid)
@@ -108,6 +131,7 @@ def _undo(reports_dir: Path, processed_dir: Path, pid: int | str) -> list[str]:
         shutil.rmtree(processed_dir, ignore_errors=True)
         old_processed.rename(processed_dir)
         notes.append(f"{processed_dir.name}: restored the processed tables of the last good build")
+    shutil.rmtree(_sibling(processed_dir, "staging", pid), ignore_errors=True)
     old_reports = _sibling(reports_dir, "old", pid)
     if old_reports.exists() and not reports_dir.exists():
         old_reports.rename(reports_dir)
@@ -120,7 +144,7 @@ def _undo(reports_dir: Path, processed_dir: Path, pid: int | str) -> list[str]:
 def recover(reports_dir: Path, processed_dir: Path) -> list[str]:
     """Finish or undo a build that was killed: a build whose staging folder is gone had
     committed (its backups are removed); any other is undone (the last good site and
-    processed tables are restored). Also clears leftovers of a killed site swap."""
+    processed tables are restored)."""
     reports_dir, processed_dir = Path(reports_dir), Path(processed_dir)
     pids = set()
     for folder in (reports_dir, processed_dir):
@@ -134,25 +158,6 @@ def recover(reports_dir: Path, processed_dir: Path) -> list[str]:
         else:
             shutil.rmtree(_sibling(reports_dir, "old", pid), ignore_errors=True)
             shutil.rmtree(_sibling(processed_dir, "old", pid), ignore_errors=True)
-    if reports_dir.is_dir():
-        notes += recover_sites(reports_dir)
-    return notes
-
-
-def recover_sites(reports_dir: Path) -> list[str]:
-    """Clear a killed site swap inside one reports folder: a staging folder is discarded; an
-    ``.old-<name>-*`` folder whose site is missing (killed between the two renames) is restored."""
-    notes = []
-    for stale in sorted(reports_dir.glob(".staging-*")):
-        shutil.rmtree(stale, ignore_errors=True)
-    for old in sorted(reports_dir.glob(".old-*")):
-        name = old.name[len(".old-") :].rsplit("-", 1)[0]
-        target = reports_dir / name
-        if target.exists():
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            old.rename(target)
-            notes.append(f"{name}: restored the last good version after an interrupted build")
     return notes
 
 

@@ -11,9 +11,10 @@ language they are translated from the message catalog while rendering.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
-from analysis import i18n
+from analysis import __version__, i18n
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 TEMPLATE = "barometer"
@@ -105,3 +106,48 @@ def render(executed: Path, out: Path, page: Page, with_code: bool = False) -> Pa
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(body, encoding="utf-8")
     return out
+
+
+def nav(lang: str, kind: str, pages: list, current: str, analyst: bool, pooled: bool) -> list[dict]:
+    """Links of a site's pages (``pages``: notebook, file, label), the analyst page, results."""
+    _ = i18n.Lang(lang)
+    links = [{"href": "../index.html", "label": _("Alle år"), "current": False}]
+    links += [
+        {"href": f, "label": _(lbl), "current": f == current and not analyst}
+        for _nb, f, lbl in pages
+    ]
+    links.append(
+        {"href": f"analyst-{current}", "label": _("Med kode (analytikere)"), "current": analyst}
+    )
+    if kind != "ingest":
+        links.append({"href": "results.csv", "label": "results.csv", "current": False})
+    if kind == "year" and pooled:
+        links.append(
+            {"href": "../pooled/index.html", "label": _("Utvikling over år"), "current": False}
+        )
+    return links
+
+
+def page_meta(lang: str, title: str, nav: list[dict], synthetic: bool, inputs: dict) -> Page:
+    """The page frame: title, navigation, synthetic-data notice, provenance line, inputs."""
+    from analysis import provenance
+
+    _ = i18n.Lang(lang)
+    line = _(
+        "Bygd {time} av kommunebarometer {version} (commit {commit}). Parametre, sjekksummer og pakkeversjoner står i provenance.json.",
+        time=datetime.now(UTC).isoformat(timespec="seconds"),
+        version=__version__,
+        commit=provenance.git_commit()[:12],
+    )
+    short = [(k, v[:16]) for k, v in sorted(inputs.items())]
+    return Page(title, lang, nav, synthetic, line, short)
+
+
+def site_title(lang: str, site: str) -> str:
+    """Title of a site: the ingest report, a year, or all years."""
+    _ = i18n.Lang(lang)
+    if site == "ingest":
+        return _("Kommunebarometeret: innlesing av rådata")
+    if site == "pooled":
+        return _("Kommunebarometeret: alle år")
+    return _("Kommunebarometeret {year}", year=site)

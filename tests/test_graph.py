@@ -1,0 +1,77 @@
+"""The build graph for real: one changed export rebuilds that year, the next and the pooled
+site, and nothing else; the pages it did not rebuild equal those of a cold build."""
+
+from __future__ import annotations
+
+import re
+import shutil
+
+import pandas as pd
+import pytest
+from conftest import BUILD_TIME, snapshot
+
+from analysis import build, config
+
+pytestmark = pytest.mark.slow
+
+
+def _build(raw, out, years=None):
+    log = build.build(
+        raw_dir=raw,
+        codebook=config.CODEBOOK_PATH,
+        reports_dir=out / "reports",
+        processed_dir=out / "processed",
+        register_snapshot=None,
+        medium=5000,
+        large=20000,
+        years=years,
+    )
+    return [re.sub(r" in \d+ s$", "", x) for x in log]
+
+
+def _site(root, name):
+    return {
+        k: BUILD_TIME.sub(b"", v) if k.suffix == ".html" else v
+        for k, v in snapshot(root / "reports" / name).items()
+        if k.name != "provenance.json"  # its commit and checksums may differ; checked below
+    }
+
+
+def test_one_changed_export_rebuilds_that_year_the_next_and_the_pooled_site(tmp_path):
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    for y in (2017, 2018, 2019):
+        src = next(config.RAW_DIR.glob(f"kommuneundersokelsen_{y}.*"))
+        shutil.copy(src, raw / src.name)
+    out = tmp_path / "incremental"
+    assert _build(raw, out) == [
+        "ingest: built",
+        "2017: built",
+        "2018: built",
+        "2019: built",
+        "pooled: built",
+    ]
+    before_2017 = _site(out, "2017")
+    # one municipality's answer changes in the 2018 export (the first respondent's action plan)
+    export = raw / "kommuneundersokelsen_2018.csv"
+    lines = export.read_bytes().split(b"\n")
+    assert b";Ja;" in lines[1]
+    lines[1] = lines[1].replace(b";Ja;", b";Nei;", 1)
+    export.write_bytes(b"\n".join(lines))
+
+    assert _build(raw, out) == [
+        "ingest: built",
+        "2018: built",
+        "2019: built",
+        "pooled: built",
+        "2017: up to date",
+    ]
+    assert _site(out, "2017") == before_2017
+    # the numbers of the year it left alone are those of a cold build of the changed delivery
+    # (its pages differ from a 2017-only build in one link, to the pooled site)
+    cold = tmp_path / "cold"
+    assert _build(raw, cold, years=[2017]) == ["ingest: built", "2017: built"]
+    results = "2017/results.csv"
+    assert (cold / "reports" / results).read_bytes() == (out / "reports" / results).read_bytes()
+    r18 = pd.read_csv(out / "reports" / "2018" / "results.csv")
+    assert not r18.empty
