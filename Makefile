@@ -24,8 +24,8 @@ STAMP := $(VENV)/.installed
 .PHONY: help venv report test test-fast bench lint format lab i18n demo-data fetch-register accept-register lock clean
 
 help: ## Show this help
-	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[1m%-16s\033[0m %s\n", $$1, $$2}'
-	@echo "  Variables: RAW_DIR CODEBOOK REPORTS_DIR PROCESSED_DIR REGISTER_SNAPSHOT MEDIUM LARGE LANG_REPORT YEARS"
+	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[1m%-16s\033[0m %s\n", $$1, $$2}'
+	@echo "  Variables: RAW_DIR CODEBOOK REPORTS_DIR PROCESSED_DIR REGISTER_SNAPSHOT MEDIUM LARGE LANG_REPORT YEARS JOBS"
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -36,11 +36,13 @@ def weighted(ingested, reg):
     return allw
 
 
-def _build(out, lang, years=None, pooled=None):
+def build_into(out, raw=config.RAW_DIR, lang="nb", years=None, pooled=None):
+    """Build a delivery into ``out/reports`` and ``out/processed`` (default thresholds);
+    returns the build's lines per site, without their times."""
     from analysis import build
 
-    build.build(
-        raw_dir=config.RAW_DIR,
+    log = build.build(
+        raw_dir=raw,
         codebook=config.CODEBOOK_PATH,
         reports_dir=out / "reports",
         processed_dir=out / "processed",
@@ -51,6 +53,11 @@ def _build(out, lang, years=None, pooled=None):
         years=years,
         pooled=pooled,
     )
+    return [re.sub(r" in \d+ s$", "", x) for x in log]
+
+
+def _build(out, lang, years=None, pooled=None):
+    build_into(out, lang=lang, years=years, pooled=pooled)
     return out / "reports"
 
 

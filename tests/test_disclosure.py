@@ -16,8 +16,9 @@ import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
+from conftest import build_into
 
-from analysis import build, config, estimates, ingest, load, results
+from analysis import config, estimates, ingest, load, results
 
 pytestmark = pytest.mark.slow
 
@@ -73,15 +74,7 @@ def three_large(tmp_path_factory):
     for r in sorted(large["source_row"].astype(int).iloc[3:], reverse=True):
         wb.worksheets[0].delete_rows(r)
     wb.save(raw / "kommuneundersokelsen_2019.xlsx")
-    build.build(
-        raw_dir=raw,
-        codebook=config.CODEBOOK_PATH,
-        reports_dir=out / "reports",
-        processed_dir=out / "processed",
-        register_snapshot=None,
-        medium=config.DEFAULT_SIZE_THRESHOLDS[0],
-        large=config.DEFAULT_SIZE_THRESHOLDS[1],
-    )
+    build_into(out, raw)
     published = pd.concat(
         [results.read_csv(p) for p in sorted((out / "reports").glob("*/results.csv"))],
         ignore_index=True,

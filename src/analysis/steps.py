@@ -120,6 +120,7 @@ def run_notebook(
 
 
 def sha256_file(path: Path) -> str:
+    """SHA-256 of a file's bytes."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
@@ -166,6 +167,7 @@ def _render_pages(a, site: str, kind: str, nb: str, page_file: str, executed: Pa
 
 
 def synthetic(a) -> bool:
+    """Whether the delivery is the synthetic demonstration survey (from ingest's tokens)."""
     years = json.loads((Path(a.build_dir) / "tokens" / "years.json").read_text())
     return bool(years["synthetic"])
 
@@ -183,7 +185,8 @@ def site_inputs(a, site: str) -> dict[str, str]:
     if site == "ingest":
         return json.loads((tokens / "inputs.json").read_text())
     years = json.loads((tokens / "years.json").read_text())["years"]
-    used = years if site == "pooled" else [y for y in years if y in (int(site), int(site) - 1)]
+    # a year's pages read the year and the survey year before it (PREV_<year> in build.mk)
+    used = years if site == "pooled" else [y for y in years if y < int(site)][-1:] + [int(site)]
     out = {}
     for y in used:
         out.update(json.loads((tokens / f"year-{y}.json").read_text())["inputs_sha256"])
@@ -195,6 +198,7 @@ def site_inputs(a, site: str) -> dict[str, str]:
 
 
 def notebook_params(a, site: str) -> dict:
+    """The Papermill parameters of a site's notebooks (paths relative to the project)."""
     params = {
         "processed_dir": rel(Path(a.build_dir) / "processed"),
         "codebook": rel(a.codebook),
