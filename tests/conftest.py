@@ -36,6 +36,16 @@ def weighted(ingested, reg):
     return allw
 
 
+def poststratified(df):
+    """A made-up respondent table with the design columns of ``analysis.weights.design``:
+    its weights ``w`` taken as post-stratified by size class (no region margin)."""
+    out = df.copy()
+    out["w_base"] = out["w"]
+    out["cal_size"] = "0:" + out["size_class"].astype(str)
+    out["cal_region"] = "0:*"
+    return out
+
+
 def build_into(out, raw=config.RAW_DIR, lang="nb", years=None, pooled=None):
     """Build a delivery into ``out/reports`` and ``out/processed`` (default thresholds);
     returns the build's lines per site, without their times."""

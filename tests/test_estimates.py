@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import poststratified
 
 from analysis import config, derive, estimates, published, results, weights
 
@@ -14,7 +15,7 @@ def _design(y, s, N_h):
     n_h = df["size_class"].value_counts()
     df["N_h"] = df["size_class"].map(N_h).astype(float)
     df["w"] = df["size_class"].map(pd.Series(N_h) / n_h).astype(float)
-    return df
+    return poststratified(df)
 
 
 def test_stratified_share_matches_the_textbook_formula():

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import statsmodels.formula.api as smf
+from conftest import poststratified
 
 from analysis import models, results
 
@@ -85,8 +86,10 @@ def test_separated_terms_are_not_identified_and_not_published():
             "g": ["a"] * 50 + ["b"] * 10,
             "size_class": ["small"] * 30 + ["large"] * 30,
             "w": 2.0,
+            "N_h": 60.0,
         }
     )
+    d = poststratified(d.assign(kommunenr=[f"{i:04d}" for i in range(n)]))
     d["y"] = (rng.random(n) < 0.5).astype(float)
     d.loc[d["g"] == "b", "y"] = 1.0  # group b always answers yes: quasi-complete separation
     fit = models.svyglm("y ~ x + g", d)

@@ -16,18 +16,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis import config, results
+from analysis import config, results, weights
 
-METHOD_SHARE = "design-based (svy, Taylor): strata = size class, FPC, raked weights; logit CI"
+METHOD_SHARE = (
+    "design-based (svy, Taylor with raking residuals): strata = size class, FPC; logit CI"
+)
 METHOD_SHARE_EXACT = (
     "design-based (svy): share at 0 or 1, exact Clopper-Pearson CI on the n answers"
 )
-METHOD_MEAN = "design-based (svy, Taylor): strata = size class, FPC, raked weights; t CI"
+METHOD_MEAN = "design-based (svy, Taylor with raking residuals): strata = size class, FPC; t CI"
 METHOD_UNWEIGHTED = "unweighted respondent share (sensitivity check); logit CI, no FPC"
 METHOD_CONTRAST = (
     "design-based contrast of size-class estimates (svy, Taylor), t CI; n = smaller class"
 )
-WEIGHT_COL = "w"
 
 #: Headline shares of the barometer (binary items and derived 0/1 indicators).
 HEADLINE_SHARES = (
@@ -42,17 +43,17 @@ HEADLINE_SHARES = (
 
 
 def sample(df: pd.DataFrame, cols: list[str], weighted: bool = True):
-    """svy Sample of the respondents: stratified by size class with FPC and final weights."""
+    """svy Sample of the respondents: stratified by size class with FPC, weights raked again
+    from the base weights so that the variance honours the raking (:func:`weights.design`)."""
     import polars as pl
     import svy
 
-    keep = list(dict.fromkeys(["kommunenr", "size_class", "N_h", WEIGHT_COL, *cols]))
+    if weighted:
+        return weights.design(df, cols)
+    keep = list(dict.fromkeys(["kommunenr", "size_class", *cols]))
     data = df[keep].copy()
     data["size_class"] = data["size_class"].astype(str)
-    frame = pl.from_pandas(data)
-    if not weighted:
-        return svy.Sample(frame)
-    return svy.Sample(frame, svy.Design(stratum="size_class", wgt=WEIGHT_COL, pop_size="N_h"))
+    return svy.Sample(pl.from_pandas(data))
 
 
 def _share_rows(s, var: str, by: str | None) -> pd.DataFrame:

@@ -39,6 +39,8 @@ DERIVED_COLUMNS: dict[str, tuple[str, str]] = {
     "N_h": ("float", "municipalities in the size class in the register (stratum size, FPC)"),
     "w_base": ("float", "base weight N_h / n_h"),
     "w": ("float", "final weight: raked to the register by size class and region"),
+    "cal_size": ("str", "raking cell of the size-class margin: '<year>:<size class>'"),
+    "cal_region": ("str", "raking cell of the region margin: '<year>:<region>' ('*': not raked)"),
     "panel_id": ("str", "municipality code in the last survey year (follows mergers)"),
     "panel_mapping": ("str", "how the code was mapped to panel_id"),
 }

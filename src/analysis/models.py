@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from analysis import weights
+
 #: Design-based variance for one survey year: strata = size class, raked weights, no FPC
 #: (regression coefficients are model parameters; see docs/methods.md).
 DESIGN_YEAR = "year"
@@ -119,11 +121,11 @@ class DesignFit:
         """How the model was fitted, in one line (language-neutral id text)."""
         link = "logistic" if self.family == "binomial" else "linear"
         where = (
-            "PSU = municipality across reforms, yearly raked weights"
+            "PSU = municipality across reforms, raked to each year's margins"
             if self.design == DESIGN_POOLED
-            else "strata = size class, raked weights, no FPC"
+            else "strata = size class, no FPC"
         )
-        return f"survey-weighted {link} regression (svy, Taylor linearisation; {where})"
+        return f"survey-weighted {link} regression (svy, Taylor with raking residuals; {where})"
 
     def coefs(self) -> pd.DataFrame:
         """term, estimate, se, ci_low, ci_high, p, df, scale, identified."""
@@ -227,16 +229,17 @@ def svyglm(
     """Fit ``formula`` survey-weighted with svy on the respondents ``data`` (weights ``w``).
 
     ``design``: :data:`DESIGN_YEAR` (strata = size class, no FPC) or :data:`DESIGN_POOLED`
-    (PSU = ``panel_id``). Rows with a missing outcome or covariate leave the fit but stay in
+    (PSU = ``panel_id``). The variance honours the raking (:func:`analysis.weights.design`).
+    Rows with a missing outcome or covariate leave the fit but stay in
     the design (domain estimation, as R's ``subset``). Warnings of separation or
     non-convergence are kept in ``DesignFit.warnings``.
     """
-    import polars as pl
     import svy
 
     outcome, terms, intercept = parse_formula(formula, data)
     cols = list(dict.fromkeys(c for t in terms for c, _, _ in t.factors))
-    keep = ["size_class", "w"] + (["panel_id"] if design == DESIGN_POOLED else [])
+    psu = "panel_id" if design == DESIGN_POOLED else None
+    keep = ["kommunenr", *weights.DESIGN_COLUMNS, *([psu] if psu else [])]
     d = data[list(dict.fromkeys([outcome, *cols, *keep]))].copy()
     cats: dict[str, list[str]] = {}
     complete = d[[outcome, *cols]].notna().all(axis=1)  # the rows the fit uses
@@ -253,13 +256,7 @@ def svyglm(
     for t in terms:
         fs = [feature(*f) for f in t.factors]
         x.append(fs[0] if len(fs) == 1 else _cross(fs))
-    d["size_class"] = d["size_class"].astype(str)
-    sv = (
-        svy.Design(psu="panel_id", wgt="w")
-        if design == DESIGN_POOLED
-        else svy.Design(stratum="size_class", wgt="w")
-    )
-    sample = svy.Sample(pl.from_pandas(d), sv)
+    sample = weights.design(d, [outcome, *cols], fpc=False, psu=psu)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fit = sample.glm.fit(y=outcome, x=x, family=family, intercept=intercept, tol=1e-10)

@@ -8,9 +8,10 @@ in the target year; such mappings are flagged. The resulting ``panel_id`` cluste
 answers of one municipality across years.
 
 Year-over-year changes are design-based contrasts between two years' estimates on a design
-whose PSU is the municipality (``panel_id``) and weights are each year's raked weights, so
-the covariance of municipalities that answer in both years enters the standard error. The
-two years are treated as with-replacement samples (no FPC), which is conservative.
+whose PSU is the municipality (``panel_id``), raked to each year's margins (the variance
+sweeps out the calibration, :func:`analysis.weights.design`), so the covariance of
+municipalities that answer in both years enters the standard error. The two years are
+treated as with-replacement samples (no FPC).
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ import pandas as pd
 from analysis.register import Register
 
 METHOD_CHANGE = (
-    "design-based contrast of two years (svy, Taylor); PSU = municipality across reforms, "
-    "yearly raked weights, with replacement; t CI"
+    "design-based contrast of two years (svy, Taylor with raking residuals); PSU = "
+    "municipality across reforms, raked to each year's margins, with replacement; t CI"
 )
 
 
@@ -84,21 +85,23 @@ def year_over_year(df: pd.DataFrame, var: str, years: list[int]) -> pd.DataFrame
     p, ``n`` (the smaller year's valid answers), ``in_both_years`` (municipalities that
     answered in both, whose covariance enters the SE through the shared PSU).
     """
-    import polars as pl
     import svy
 
-    d = df[df["year"].isin(years) & df[var].notna()][["panel_id", "w", "year", var]].copy()
-    if d.empty:
+    from analysis import weights
+
+    d = df[df["year"].isin(years)].copy()
+    if d[var].notna().sum() == 0:
         return pd.DataFrame()
     d["year"] = d["year"].astype(str)
-    s = svy.Sample(pl.from_pandas(d), svy.Design(psu="panel_id", wgt="w"))
-    res = s.estimation.mean(var, by="year")
+    s = weights.design(d, ["year", var], psu="panel_id")
+    res = s.estimation.mean(var, by="year", drop_nulls=True)
     present = sorted(int(y) for y in res.to_polars()["year"])
     share = set(d[var].unique()) <= {0.0, 1.0}
     rows = []
     for y0, y1 in zip(present, present[1:], strict=False):
         c = res.contrast(svy.estd(str(y1)) - svy.estd(str(y0))).to_polars().to_pandas().iloc[0]
-        a, b = d[d["year"] == str(y0)], d[d["year"] == str(y1)]
+        valid = d[d[var].notna()]
+        a, b = valid[valid["year"] == str(y0)], valid[valid["year"] == str(y1)]
         rows.append(
             {
                 "outcome": var,
