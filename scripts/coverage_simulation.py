@@ -1,11 +1,18 @@
 """Coverage of 95 % intervals over many simulated surveys (not a CI test; slow).
 
 For each replicate seed, the demo's data-generating process draws a new survey year
-(respondents and answers, including item non-response in the change-resistance items),
-the pipeline's weights and models are fitted, and we record whether each interval covers
-the replicate's true slope. Usage:
+(every municipality's answers, including item non-response in the change-resistance items,
+and the respondents, whose response rises with population within each size class).
 
-    .venv/bin/python scripts/coverage_simulation.py --reps 200 --year 2019 [--jobs N]
+* ``--study slopes``: the pipeline's weights and M1 models are fitted, and we record whether
+  each interval covers the replicate's true slope.
+* ``--study shares``: the pipeline's design-based shares by size class (raking-aware
+  variance) are compared with the finite-population shares of that replicate: bias, the SE
+  against the spread over replicates, and coverage.
+
+Usage:
+
+    .venv/bin/python scripts/coverage_simulation.py --study shares --reps 300 --year 2019
 
 Replicates run in parallel worker processes (``--jobs``, default: all cores); each replicate
 depends only on its seed, so the result does not depend on the number of workers.
@@ -25,11 +32,12 @@ import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
 
-from analysis import config, derive, models, weights
-from analysis.register import load_register
+from analysis import config, derive, estimates, models, weights
+from analysis.register import load_register, size_class
 from demo import generate as demo
 
 OUTCOMES = ("etterutdanning_ikt", "barriere_endringsvilje", "evaluerer_effekt")
+SHARES = ("etterutdanning_ikt", "barriere_endringsvilje", "evaluerer_effekt", "handlingsplan")
 TERMS = {"ln_pop_c": "b_log_population", "cri_c": "b_change_resistance_index"}
 
 
@@ -70,6 +78,77 @@ def replicate(reg, year: int, seed: int, th: config.SizeThresholds) -> list[dict
     return rows
 
 
+#: Finite population of the share study: (b_x, b_c, population share) of each binary item.
+POPULATION_ITEMS = {
+    "etterutdanning_ikt": (0.60, -0.35, 0.30),
+    "barriere_endringsvilje": (-0.10, 1.10, 0.68),
+    "evaluerer_effekt": (0.50, -0.30, 0.40),
+    "handlingsplan": (0.40, -0.20, 0.78),
+}
+POPULATION_SEED = 20260101
+
+
+def finite_population(reg, year: int) -> pd.DataFrame:
+    """Every municipality's answers, drawn once (independent Bernoulli answers; not the demo's
+    systematic draws, which fix the respondents' totals and leave no sampling variance)."""
+    from scipy import optimize, special
+
+    rng = np.random.default_rng([POPULATION_SEED, year])
+    pop = reg.year(year)[["kommunenr", "population", "county_nr", "region"]].copy()
+    x = np.log(pop["population"].to_numpy(float)) - derive.LN_POP_CENTRE
+    cri_c = -0.15 * x + rng.normal(0, 0.8, len(pop))
+    pop["cri_c_true"] = cri_c
+    for item, (bx, bc, share) in POPULATION_ITEMS.items():
+        lin = bx * x + bc * cri_c
+        a = optimize.brentq(lambda a, lin=lin, t=share: special.expit(a + lin).mean() - t, -15, 15)
+        pop[item] = (rng.uniform(size=len(pop)) < special.expit(a + lin)).astype(float)
+    return pop
+
+
+def replicate_shares(reg, year: int, seed: int, th: config.SizeThresholds) -> list[dict]:
+    """Draw the respondents of one survey from the fixed finite population; the pipeline's
+    shares by size class against the population's.
+
+    Response as in the demo: a weighted draw without replacement with weights
+    exp(0.45 ln(population) + 1.3 v), v drawn anew for each survey, so response is random and
+    rises with population within each size class (missing at random given population)."""
+    pop = _WORKER.setdefault(("population", year), finite_population(reg, year))
+    n = demo.RESPONDENTS[year]
+    rng = np.random.default_rng([seed, year, 2])
+    v = rng.normal(size=len(pop))
+    w = np.exp(0.45 * np.log(pop["population"].to_numpy(float)) + 1.3 * v)
+    keys = rng.uniform(size=len(pop)) ** (1 / w)
+    d = pop.iloc[np.sort(np.argsort(-keys)[:n])]
+    d = derive.add_derived(d.assign(year=year), th)
+    pop_class = size_class(pop["population"], th).astype(str).to_numpy()
+    rows = []
+    for kind, bands in (("raked: size class", False), ("raked: bands", True)):
+        w = weights.weight_year(d, reg.year(year), th, bands=bands).data
+        rows += _share_rows(w, pop, pop_class, seed, kind)
+    return rows
+
+
+def _share_rows(d, pop, pop_class, seed: int, kind: str) -> list[dict]:
+    rows = []
+    for outcome in POPULATION_ITEMS:
+        est = estimates.by_size_class(d, outcome, share=True).set_index("group")
+        true = {"all": pop[outcome].mean(), **pop[outcome].groupby(pop_class).mean().to_dict()}
+        for group, r in est.iterrows():
+            rows.append(
+                {
+                    "seed": seed,
+                    "outcome": outcome,
+                    "kind": kind,
+                    "term": group,
+                    "estimate": r["estimate"],
+                    "se": r["se"],
+                    "true": true[group],
+                    "covered": bool(r["ci_low"] <= true[group] <= r["ci_high"]),
+                }
+            )
+    return rows
+
+
 _WORKER: dict = {}
 
 
@@ -77,13 +156,15 @@ def _init_worker() -> None:
     _WORKER["reg"], _WORKER["th"] = load_register(), config.SizeThresholds()
 
 
-def _replicate(task: tuple[int, int]) -> list[dict]:
-    year, seed = task
-    return replicate(_WORKER["reg"], year, seed, _WORKER["th"])
+def _replicate(task: tuple[str, int, int]) -> list[dict]:
+    study, year, seed = task
+    fn = replicate_shares if study == "shares" else replicate
+    return fn(_WORKER["reg"], year, seed, _WORKER["th"])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--study", choices=("slopes", "shares"), default="slopes")
     ap.add_argument("--reps", type=int, default=200)
     ap.add_argument("--year", type=int, default=2019)
     ap.add_argument("--first-seed", type=int, default=1)
@@ -93,7 +174,8 @@ def main() -> None:
     seeds = range(a.first_seed, a.first_seed + a.reps)
     # one replicate per task; each worker loads the register once; results in seed order
     with ProcessPoolExecutor(a.jobs, initializer=_init_worker) as pool:
-        parts = pool.map(_replicate, [(a.year, seed) for seed in seeds], chunksize=4)
+        tasks = [(a.study, a.year, seed) for seed in seeds]
+        parts = pool.map(_replicate, tasks, chunksize=4)
         rows = [r for part in parts for r in part]
     df = pd.DataFrame(rows)
     g = df.groupby(["outcome", "kind", "term"])
@@ -103,9 +185,13 @@ def main() -> None:
         mean_bias=("estimate", lambda s: float(np.mean(s - df.loc[s.index, "true"]))),
     ).reset_index()
     summary["mc_se"] = np.sqrt(summary["coverage"] * (1 - summary["coverage"]) / summary["reps"])
+    if "se" in df:  # mean SE against the spread of the estimation error over replicates
+        err = df["estimate"] - df["true"]
+        spread = err.groupby([df["outcome"], df["kind"], df["term"]]).std()
+        summary["se_ratio"] = (g["se"].mean() / spread).to_numpy()
     print(summary.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     print(f"{a.reps} replicates in {time.time() - t0:.0f} s on {a.jobs} worker(s)")
-    out = config.BUILD_DIR / f"coverage_{a.year}.json"
+    out = config.BUILD_DIR / f"coverage_{a.study}_{a.year}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(summary.to_json(orient="records", indent=2))
 

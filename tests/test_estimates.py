@@ -108,6 +108,43 @@ def test_raking_hits_every_register_margin(weighted_years):
         assert w.summary["kish_n_eff"] < w.summary["n"] and w.summary["weight_min"] > 0
 
 
+def test_population_bands_nest_in_the_size_classes_and_merge_when_thin():
+    th = config.SizeThresholds()
+    pop = pd.Series(
+        [500, 1500, 2500, 3000, 4000, 4500, 4900, 6000, 7000, 8000, 9000, 9500]
+        + [12000, 15000, 18000, 19000, 19500, 25000, 30000, 60000]
+    )
+    # 2 under 2 000 and 1 at 50 000+: their edges go; 5 on each side of 10 000: it stays
+    edges = weights.band_edges(pop, th)
+    assert edges == [5000.0, 10000.0, 20000.0]
+    assert list(weights.band_labels(pd.Series([100, 5000, 9999, 10000, 20000, 99999]), edges)) == [
+        "0-5000",
+        "5000-10000",
+        "5000-10000",
+        "10000-20000",
+        "20000+",
+        "20000+",
+    ]
+    many = pd.Series(np.repeat([1000, 3000, 7000, 15000, 30000, 70000], 5))
+    assert weights.band_edges(many, th) == [2000.0, 5000.0, 10000.0, 20000.0, 50000.0]
+
+
+def test_raking_to_bands_meets_band_class_and_region_margins(weighted_years):
+    for w in weighted_years.values():
+        t = w.targets.set_index("margin")
+        assert {"size_class", "size_band", "region"} <= set(t.index)
+        bands = t.loc["size_band"]
+        assert (bands["respondents"] >= weights.MIN_BAND_RESPONDENTS).all()
+        assert bands["target"].sum() == t.loc["size_class", "target"].sum()
+
+
+def test_design_refuses_weights_it_cannot_reproduce(weighted_years):
+    d = weighted_years[2019].data.copy()
+    d.loc[0, "w"] *= 1.5  # no longer the raked weights of the base weights
+    with pytest.raises(ValueError, match="did not give the published weights"):
+        weights.design(d, ["etterutdanning_ikt"])
+
+
 def test_backtest_2019_published_figures_within_intervals(weighted_years):
     """Back-test: the demo reproduces every published 2019 figure within its 95 % interval.
 

@@ -37,8 +37,9 @@ def test_modules_stay_small():
     # IPC kernels, progress lines and the build summary: 4,828; raking tolerance: 4,832;
     # keeping jsonschema's 2-second IRI grammar out of every kernel: 4,841; the build graph
     # in build.mk with its steps (steps.py), year tokens and notebook deps (graph.py): 5,215;
-    # variance that honours the raking (weights.design): 5,268.
-    assert sum(sizes.values()) <= 5268, sum(sizes.values())
+    # variance that honours the raking (weights.design): 5,268; raking to population bands
+    # and raking factors: 5,326.
+    assert sum(sizes.values()) <= 5326, sum(sizes.values())
 
 
 def test_importing_the_library_has_no_side_effects():

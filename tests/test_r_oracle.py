@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis import config, estimates, models
+from analysis import config, estimates, models, trends
 
 RSCRIPT = shutil.which("Rscript")
 ORACLE = Path(__file__).parent / "r" / "oracle.R"
@@ -47,6 +47,7 @@ def case(request, ingested, weighted, tmp_path_factory):
     year, var = request.param
     tmp = tmp_path_factory.mktemp("r")
     ingested.respondents.to_csv(tmp / "respondents.csv", index=False, float_format="%.17g")
+    weighted[["year", "kommunenr", "panel_id"]].to_csv(tmp / "panel.csv", index=False)
     register_file = config.default_register_snapshot() / "municipalities_population.csv"
     done = subprocess.run(
         [
@@ -57,6 +58,7 @@ def case(request, ingested, weighted, tmp_path_factory):
             str(year),
             var,
             str(tmp / "out.csv"),
+            str(tmp / "panel.csv"),
         ],
         capture_output=True,
         text=True,
@@ -64,12 +66,12 @@ def case(request, ingested, weighted, tmp_path_factory):
     assert done.returncode == 0, done.stderr
     r = pd.read_csv(tmp / "out.csv").set_index("name")["value"].to_dict()
     d = weighted[weighted["year"] == year].reset_index(drop=True)
-    return d, var, r
+    return d, var, r, weighted
 
 
 def test_raked_weights_agree_with_r(case):
     """R rakes its own base weights to its own register margins: the same weights."""
-    d, _, r = case
+    d, _, r, _ = case
     rw = {k.split(".", 1)[1]: v for k, v in r.items() if k.startswith("weight.")}
     assert len(rw) == len(d)
     for kommunenr, w in zip(d["kommunenr"], d["w"], strict=True):
@@ -77,7 +79,7 @@ def test_raked_weights_agree_with_r(case):
 
 
 def test_shares_ses_and_logit_intervals_agree_with_r(case):
-    d, var, r = case
+    d, var, r, _ = case
     py = estimates.by_size_class(d, var, share=True).set_index("group")
     compared = 0
     for group in ("all", *config.SIZE_CLASSES):
@@ -88,7 +90,7 @@ def test_shares_ses_and_logit_intervals_agree_with_r(case):
 
 
 def test_survey_weighted_logistic_regression_agrees_with_r(case):
-    d, var, r = case
+    d, var, r, _ = case
     fit = models.svyglm(f"{var} ~ ln_pop_c + cri_c", d, "binomial").coefs().set_index("term")
     names = {"Intercept": "(Intercept)", "ln_pop_c": "ln_pop_c", "cri_c": "cri_c"}
     for term, rname in names.items():
@@ -98,7 +100,7 @@ def test_survey_weighted_logistic_regression_agrees_with_r(case):
 
 def test_interaction_model_agrees_with_r(case):
     """M4 with the interaction written as a formula term (``ln_pop_c * cri_c``)."""
-    d, var, r = case
+    d, var, r, _ = case
     fit = models.svyglm(f"{var} ~ ln_pop_c * cri_c", d, "binomial").coefs().set_index("term")
     names = {
         "Intercept": "(Intercept)",
@@ -113,7 +115,7 @@ def test_interaction_model_agrees_with_r(case):
 
 def test_class_contrasts_agree_with_r(case):
     """Differences between size classes (svy contrast; R svyby + svycontrast)."""
-    d, var, r = case
+    d, var, r, _ = case
     py = estimates.class_differences(d, var).set_index("contrast")
     assert len(py) == 3
     for contrast, row in py.iterrows():
@@ -123,7 +125,7 @@ def test_class_contrasts_agree_with_r(case):
 
 def test_variance_is_not_the_fixed_weight_variance(case):
     """The oracle can tell: with the raked weights taken as fixed, SEs differ from R's."""
-    d, var, r = case
+    d, var, r, _ = case
     import polars as pl
     import svy
 
@@ -133,3 +135,18 @@ def test_variance_is_not_the_fixed_weight_variance(case):
     )
     se = fixed.estimation.mean(var, drop_nulls=True).to_polars()["se"][0]
     assert abs(se / r["all.se"] - 1) > 1e-6
+
+
+def test_change_from_the_year_before_agrees_with_r(case):
+    """Year-over-year change on one design with the municipality as PSU across both years,
+    raked to each year's margins (R: rake() on the pooled design, then svyglm)."""
+    d, var, r, weighted = case
+    year = int(d["year"].iloc[0])
+    if year - 1 not in set(weighted["year"]):
+        assert "change.estimate" not in r
+        return
+    both = weighted[weighted["year"].isin([year - 1, year])]
+    ch = trends.year_over_year(both, var, [year - 1, year]).iloc[0]
+    assert ch["contrast"] == f"{year}-{year - 1}" and ch["in_both_years"] > 0
+    assert ch["estimate"] == pytest.approx(r["change.estimate"], rel=1e-6)
+    assert ch["se"] == pytest.approx(r["change.se"], rel=1e-6)

@@ -96,7 +96,7 @@ def year_over_year(df: pd.DataFrame, var: str, years: list[int]) -> pd.DataFrame
     s = weights.design(d, ["year", var], psu="panel_id")
     res = s.estimation.mean(var, by="year", drop_nulls=True)
     present = sorted(int(y) for y in res.to_polars()["year"])
-    share = set(d[var].unique()) <= {0.0, 1.0}
+    share = set(d[var].dropna().unique()) <= {0.0, 1.0}
     rows = []
     for y0, y1 in zip(present, present[1:], strict=False):
         c = res.contrast(svy.estd(str(y1)) - svy.estd(str(y0))).to_polars().to_pandas().iloc[0]

@@ -21,6 +21,12 @@ from analysis import config
 from analysis.register import size_class
 
 MIN_CELL_RESPONDENTS = 2
+#: Population edges inside the size classes. Response rises with population within a class,
+#: and so do several outcomes: raking to these finer bands removes most of that bias
+#: (measured by ``scripts/coverage_simulation.py --study shares``; docs/methods.md).
+BAND_EDGES = (2_000, 10_000, 50_000)
+#: A band with fewer respondents is merged with its neighbour in the same size class.
+MIN_BAND_RESPONDENTS = 5
 RAKE_TOL = 1e-13  # svy raking convergence tolerance: every margin is met to 1e-10 (tested)
 RAKE_MAX_ITER = 1000  # not converging within this is an error (svy on_nonconvergence="error")
 
@@ -48,6 +54,35 @@ def register_margins(
     }
 
 
+def band_edges(respondent_pop: pd.Series, thresholds: config.SizeThresholds) -> list[float]:
+    """Edges of the population bands: the size-class thresholds and those of
+    :data:`BAND_EDGES` inside a class, dropping an inner edge while a band beside it has fewer
+    than :data:`MIN_BAND_RESPONDENTS` respondents (the smaller band goes first)."""
+    classes = [thresholds.medium, thresholds.large]
+    inner = [e for e in BAND_EDGES if e not in classes]
+    pop = np.asarray(respondent_pop, dtype=float)
+    while True:
+        edges = sorted([*classes, *inner])
+        counts = np.bincount(np.searchsorted(edges, pop, side="right"), minlength=len(edges) + 1)
+        small = [
+            (min(counts[i], counts[i + 1]), e)
+            for i, e in enumerate(edges)
+            if e in inner and min(counts[i], counts[i + 1]) < MIN_BAND_RESPONDENTS
+        ]
+        if not small:
+            return [float(e) for e in edges]
+        inner.remove(min(small)[1])
+
+
+def band_labels(population: pd.Series, edges: list[float]) -> pd.Series:
+    """Band of each population figure: ``"lo-hi"`` (hi exclusive) or ``"lo+"``."""
+    bounds = [0.0, *edges]
+    names = [f"{int(lo)}-{int(hi)}" for lo, hi in zip(bounds, edges, strict=False)]
+    names.append(f"{int(bounds[-1])}+")
+    idx = np.searchsorted(edges, np.asarray(population, dtype=float), side="right")
+    return pd.Series(np.asarray(names)[idx], index=getattr(population, "index", None))
+
+
 def kish(w: np.ndarray) -> tuple[float, float]:
     """Kish effective sample size and design effect due to unequal weights."""
     w = np.asarray(w, dtype=float)
@@ -56,9 +91,14 @@ def kish(w: np.ndarray) -> tuple[float, float]:
 
 
 def weight_year(
-    d: pd.DataFrame, reg_year: pd.DataFrame, thresholds: config.SizeThresholds, rake: bool = True
+    d: pd.DataFrame,
+    reg_year: pd.DataFrame,
+    thresholds: config.SizeThresholds,
+    rake: bool = True,
+    bands: bool = True,
 ) -> Weighting:
-    """Base weights N_h/n_h, then raking to size class and region counts (svy)."""
+    """Base weights N_h/n_h, then raking to the register's counts by population band (finer
+    than the size classes, ``bands=False``: the size classes) and by region (svy)."""
     import polars as pl
     import svy
 
@@ -84,28 +124,43 @@ def weight_year(
     out["w_base"] = out["size_class"].map(N_h / n_h).astype(float)
     reg_n = out["region"].value_counts().reindex(margins["region"].index, fill_value=0)
     use_region = rake and bool((reg_n >= MIN_CELL_RESPONDENTS).all())
-    if use_region:
-        frame = pl.from_pandas(out[["kommunenr", "size_class", "region", "N_h", "w_base"]])
-        sample = svy.Sample(frame, svy.Design(stratum="size_class", wgt="w_base", pop_size="N_h"))
-        controls = {
-            "size_class": {k: float(v) for k, v in N_h.items() if n_h.get(k, 0) > 0},
-            "region": {k: float(v) for k, v in margins["region"].items()},
-        }
+    edges = band_edges(out["population"], thresholds) if bands else []
+    out["size_band"] = band_labels(out["population"], edges)
+    band_n = band_labels(reg_year["population"], edges).value_counts()
+    margins = {
+        "size_class": margins["size_class"],
+        "size_band": band_n.reindex(
+            sorted(band_n.index, key=lambda b: int(b.split("-")[0].rstrip("+")))
+        ),
+        "region": margins["region"],
+    }
+    if rake:
+        cols = ["kommunenr", "size_class", "size_band", "region", "N_h", "w_base"]
+        sample = svy.Sample(
+            pl.from_pandas(out[cols]),
+            svy.Design(stratum="size_class", wgt="w_base", pop_size="N_h"),
+        )
+        controls = {"size_band": {k: float(v) for k, v in margins["size_band"].items()}}
+        if use_region:
+            controls["region"] = {k: float(v) for k, v in margins["region"].items()}
         raked = sample.weighting.rake(
             controls=controls, wgt_name="w", tol=RAKE_TOL, max_iter=RAKE_MAX_ITER
         )  # svy's default tol (1e-4) met the size-class margins only to about 1e-6
         wdf = raked.data.select(["kommunenr", "w"]).to_pandas()
         out = out.merge(wdf, on="kommunenr", how="left", validate="one_to_one")
-        method = "raked to register counts by size class and region (svy rake)"
+        method = (
+            f"raked to register counts by population band ({len(margins['size_band'])} bands "
+            "within the size classes)" + (" and region" if use_region else "") + " (svy rake)"
+        )
+        if not use_region:
+            method += (
+                f"; region margin dropped: a region has fewer than {MIN_CELL_RESPONDENTS} "
+                "respondents"
+            )
     else:
         out["w"] = out["w_base"]
-        method = "post-stratified to register counts by size class" + (
-            ""
-            if not rake
-            else "; region margin dropped: a region has fewer than "
-            f"{MIN_CELL_RESPONDENTS} respondents"
-        )
-    out["cal_size"] = year + ":" + out["size_class"]
+        method = "post-stratified to register counts by size class"
+    out["cal_size"] = year + ":" + out["size_band"]
     out["cal_region"] = year + ":" + (out["region"].astype(str) if use_region else "*")
     rows = []
     for margin, target in margins.items():
@@ -128,6 +183,8 @@ def weight_year(
         "weight_min": float(out["w"].min()),
         "weight_max": float(out["w"].max()),
         "weight_ratio": float(out["w"].max() / out["w"].min()),
+        "adjustment_min": float((out["w"] / out["w_base"]).min()),  # raking factor g
+        "adjustment_max": float((out["w"] / out["w_base"]).max()),
         "kish_n_eff": n_eff,
         "kish_deff": deff_w,
         "method": method,

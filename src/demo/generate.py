@@ -219,11 +219,12 @@ def _calibrate_intercept(target: float, lin: np.ndarray, pi: np.ndarray) -> floa
 
 
 def simulate_year(
-    reg: Register, year: int, seed: int = SEED, n: int | None = None
-) -> tuple[pd.DataFrame, dict]:
+    reg: Register, year: int, seed: int = SEED, n: int | None = None, population: bool = False
+) -> tuple[pd.DataFrame, dict] | tuple[pd.DataFrame, dict, pd.DataFrame]:
     """Simulate every municipality's answers in ``year`` and draw the respondents.
 
-    Returns the respondents' true (pre-export) answers and the true parameters.
+    Returns the respondents' true (pre-export) answers and the true parameters; with
+    ``population=True`` also every municipality's answers (the finite population).
     """
     n = n or RESPONDENTS[year]
     rng = np.random.default_rng([seed, year])
@@ -339,7 +340,7 @@ def simulate_year(
     out["size_class_default"] = cls
     sample = out.iloc[chosen].reset_index(drop=True)
     truth["sampling"] = {"weight": "exp(0.45 ln(pop) + 1.3 v_i)", "frame_size": m}
-    return sample, truth
+    return (sample, truth, out) if population else (sample, truth)
 
 
 def _calibrate_education(

@@ -1,16 +1,14 @@
 # Test oracle: the same estimates with R's survey package (Lumley), built independently from
 # the processed respondents and the register file. Not part of the pipeline.
-# R makes its own size classes, regions, base weights, raked design (rake() on the design,
+# R makes its own size classes, population bands, regions, base weights, raked design (rake() on the design,
 # so the variance sweeps out the calibration), log size and change-resistance index.
-# Usage: Rscript oracle.R respondents.csv municipalities_population.csv YEAR OUTCOME out.csv
+# Usage: Rscript oracle.R respondents.csv municipalities_population.csv YEAR OUTCOME out.csv panel.csv
 suppressMessages(library(survey))
 args <- commandArgs(trailingOnly = TRUE)
 year <- as.integer(args[3]); outcome <- args[4]
 resp <- read.csv(args[1], colClasses = c(kommunenr = "character"), stringsAsFactors = FALSE)
-resp <- resp[resp$year == year, ]
 reg <- read.csv(args[2], colClasses = c(kommunenr = "character", county_nr = "character"),
                 stringsAsFactors = FALSE)
-reg <- reg[reg$year == year, ]
 
 # Landsdel of each county number (SSB's regional division), written here independently.
 landsdel <- c(
@@ -25,30 +23,49 @@ reg$size_class <- klass(reg$population)
 reg$region <- unname(landsdel[reg$county_nr])
 stopifnot(!anyNA(reg$region))
 
-d <- merge(resp[, c("kommunenr", outcome, "endring_skeptiske", "endring_rutiner", "endring_ledere")],
-           reg[, c("kommunenr", "population", "size_class", "region")], by = "kommunenr")
-stopifnot(nrow(d) == nrow(resp))
-d$y <- d[[outcome]]
-items <- d[, c("endring_skeptiske", "endring_rutiner", "endring_ledere")]
-d$cri_c <- ifelse(rowSums(!is.na(items)) >= 2, rowMeans(items, na.rm = TRUE), NA) - 3
-d$ln_pop_c <- log(d$population) - log(10000)
-N_h <- table(reg$size_class)
-d$N_h <- as.numeric(N_h[d$size_class])
-d$w_base <- d$N_h / as.numeric(table(d$size_class)[d$size_class])
-
-pop_class <- data.frame(size_class = names(N_h), Freq = as.numeric(N_h))
-reg_n <- table(reg$region)
-pop_region <- data.frame(region = names(reg_n), Freq = as.numeric(reg_n))
-raked <- function(des) {
-  if (all(table(factor(d$region, levels = names(reg_n))) >= 2)) {
-    rake(des, list(~size_class, ~region), list(pop_class, pop_region),
-         control = list(maxit = 1000, epsilon = 1e-13, verbose = FALSE))
-  } else {
-    postStratify(des, ~size_class, pop_class)
+# One survey year's respondents with R's own derived variables, and its raking margins.
+prepare <- function(yr) {
+  r <- resp[resp$year == yr, ]
+  g <- reg[reg$year == yr, ]
+  d <- merge(r[, c("kommunenr", outcome, "endring_skeptiske", "endring_rutiner", "endring_ledere")],
+             g[, c("kommunenr", "population", "size_class", "region")], by = "kommunenr")
+  stopifnot(nrow(d) == nrow(r))
+  d$year <- yr
+  d$y <- d[[outcome]]
+  items <- d[, c("endring_skeptiske", "endring_rutiner", "endring_ledere")]
+  d$cri_c <- ifelse(rowSums(!is.na(items)) >= 2, rowMeans(items, na.rm = TRUE), NA) - 3
+  d$ln_pop_c <- log(d$population) - log(10000)
+  N_h <- table(g$size_class)
+  d$N_h <- as.numeric(N_h[d$size_class])
+  d$w_base <- d$N_h / as.numeric(table(d$size_class)[d$size_class])
+  # Population bands inside the size classes (edges 2 000, 10 000, 50 000): an inner edge is
+  # dropped while a band beside it has fewer than 5 respondents, the smallest band first.
+  inner <- c(2000, 10000, 50000)
+  repeat {
+    edges <- sort(c(5000, 20000, inner))
+    cnt <- tabulate(findInterval(d$population, edges) + 1, nbins = length(edges) + 1)
+    m <- sapply(inner, function(e) { i <- match(e, edges); min(cnt[i], cnt[i + 1]) })
+    if (length(inner) == 0 || all(m >= 5)) break
+    inner <- inner[-order(m, inner)[1]]
   }
+  reg_n <- table(g$region)
+  use_region <- all(table(factor(d$region, levels = names(reg_n))) >= 2)
+  d$cb <- paste(yr, findInterval(d$population, edges))
+  d$cr <- if (use_region) paste(yr, d$region) else paste(yr, "*")
+  band_n <- table(paste(yr, findInterval(g$population, edges)))
+  cr_n <- if (use_region) table(paste(yr, g$region)) else setNames(nrow(g), paste(yr, "*"))
+  list(d = d, cb = data.frame(cb = names(band_n), Freq = as.numeric(band_n)),
+       cr = data.frame(cr = names(cr_n), Freq = as.numeric(cr_n)))
 }
-des <- raked(svydesign(ids = ~1, strata = ~size_class, fpc = ~N_h, weights = ~w_base, data = d))
-des_nofpc <- raked(svydesign(ids = ~1, strata = ~size_class, weights = ~w_base, data = d))
+raked <- function(des, parts) {
+  rake(des, list(~cb, ~cr),
+       list(do.call(rbind, lapply(parts, `[[`, "cb")), do.call(rbind, lapply(parts, `[[`, "cr"))),
+       control = list(maxit = 1000, epsilon = 1e-13, verbose = FALSE))
+}
+this <- prepare(year)
+d <- this$d
+des <- raked(svydesign(ids = ~1, strata = ~size_class, fpc = ~N_h, weights = ~w_base, data = d), list(this))
+des_nofpc <- raked(svydesign(ids = ~1, strata = ~size_class, weights = ~w_base, data = d), list(this))
 
 out <- data.frame(name = character(), value = numeric())
 put <- function(name, value) out[nrow(out) + 1, ] <<- list(name, as.numeric(value))
@@ -83,4 +100,18 @@ g <- svyglm(y ~ ln_pop_c + cri_c, design = fit, family = quasibinomial(), contro
 for (t in names(coef(g))) { put(paste0("glm.", t, ".coef"), coef(g)[t]); put(paste0("glm.", t, ".se"), SE(g)[t]) }
 g4 <- svyglm(y ~ ln_pop_c * cri_c, design = fit, family = quasibinomial(), control = ctl)
 for (t in names(coef(g4))) { put(paste0("glm4.", t, ".coef"), coef(g4)[t]); put(paste0("glm4.", t, ".se"), SE(g4)[t]) }
+
+# Change from the survey year before: both years on one design with the municipality followed
+# across the reforms as PSU (panel ids from the pipeline's linkage), raked to each year's
+# margins; the change is the year coefficient of a saturated linear model.
+if ((year - 1) %in% resp$year) {
+  panel <- read.csv(args[6], colClasses = c(kommunenr = "character", panel_id = "character"))
+  before <- prepare(year - 1)
+  both <- rbind(before$d, d)
+  both <- merge(both, panel, by = c("year", "kommunenr"))
+  stopifnot(nrow(both) == nrow(before$d) + nrow(d))
+  pooled <- raked(svydesign(ids = ~panel_id, weights = ~w_base, data = both), list(before, this))
+  ch <- svyglm(y ~ factor(year), design = subset(pooled, !is.na(y)))
+  put("change.estimate", coef(ch)[2]); put("change.se", SE(ch)[2])
+}
 write.csv(out, args[5], row.names = FALSE)
