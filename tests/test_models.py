@@ -102,3 +102,38 @@ def test_separated_terms_are_not_identified_and_not_published():
     assert rows.set_index("term").loc["g[b]", "suppressed"] and np.isnan(
         rows.set_index("term").loc["g[b]", "estimate"]
     )
+
+
+def _ordinal_data(n: int, slopes_by_cut: list[float], seed: int) -> pd.DataFrame:
+    """Answers 1-4 from cumulative logits P(y > k) = expit(a_k + b_k x), one slope per cut
+    (equal slopes: proportional odds), drawn by inverting the cumulative probabilities."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    cuts = np.array([1.5, 0.0, -1.5])
+    above = 1 / (1 + np.exp(-(cuts[None, :] + np.outer(x, slopes_by_cut))))
+    above = np.minimum.accumulate(above, axis=1)  # P(y > k) falls with k
+    u = rng.uniform(size=n)
+    y = 1 + (u[:, None] < above).sum(axis=1)
+    d = pd.DataFrame(
+        {
+            "kommunenr": [f"{i:04d}" for i in range(n)],
+            "y": y.astype(float),
+            "x": x,
+            "size_class": np.where(np.arange(n) % 2, "small", "large"),
+            "w": 1.0,
+            "N_h": n,
+        }
+    )
+    return poststratified(d)
+
+
+def test_ordered_logit_recovers_its_slope_and_the_odds_check_tells_holding_from_not():
+    holds = _ordinal_data(600, [1.0, 1.0, 1.0], seed=3)
+    fit = models.svyolr("y ~ x", holds)
+    c = fit.coefs().set_index("term")
+    assert fit.converged and c.loc["x", "ci_low"] < 1.0 < c.loc["x", "ci_high"]
+    assert models.proportional_odds(fit, holds)["p_adj"].min() > 0.05
+    broken = _ordinal_data(600, [0.2, 1.0, 2.5], seed=3)
+    check = models.proportional_odds(models.svyolr("y ~ x", broken), broken)
+    assert (check["p_adj"] < 0.05).any()
+    assert list(check["cut"]) == [">1", ">2", ">3"]

@@ -45,12 +45,12 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "ci_high": ("float", "upper bound of the 95 % confidence interval"),
     "scale": (
         "str",
-        "unit of estimate/se/ci: share (0-1), mean, count, log-odds, odds ratio, coefficient, marginal effect (share), share difference, mean difference, predicted share, predicted mean, alpha, weight, ratio",
+        "unit of estimate/se/ci: share (0-1), mean, count, log-odds, log-odds difference, odds ratio, coefficient, marginal effect (share), share difference, mean difference, predicted share, predicted mean, alpha, weight, ratio",
     ),
     "p": ("float", "p-value of the test that the estimate is 0 (differences, coefficients)"),
     "p_adj": (
         "float",
-        "p-value adjusted for multiple testing (Benjamini-Hochberg) over the family named in method",
+        "p-value adjusted for multiple testing over the family named in method (Benjamini-Hochberg unless method names Holm)",
     ),
     "n": ("int", "respondents the number rests on (valid answers; smallest cell for contrasts)"),
     "N": ("int", "municipalities in the register (population) for the group; empty for models"),
@@ -66,6 +66,7 @@ SCALES = {
     "mean",
     "count",
     "log-odds",
+    "log-odds difference",
     "odds ratio",
     "coefficient",
     "marginal effect",

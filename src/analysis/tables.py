@@ -185,9 +185,12 @@ def by_group(
     return out
 
 
-def long_table(rows: pd.DataFrame, columns: dict[str, str], _: Lang) -> pd.DataFrame:
+def long_table(
+    rows: pd.DataFrame, columns: dict[str, str], _: Lang, adjusted: str | None = None
+) -> pd.DataFrame:
     """Rows with estimate, interval, p values and n formatted; ``columns`` maps id columns of
-    ``rows`` to their (translated) headers and become the index."""
+    ``rows`` to their (translated) headers and become the index. ``adjusted`` is the header of
+    the adjusted p-values (default: Benjamini-Hochberg)."""
     out = rows[list(columns)].rename(columns=columns)
     unit = unit_header(rows["scale"].iloc[0], _) if rows["scale"].nunique() == 1 else _("Estimat")
     cells = [_cell_columns(r, _) for r in rows.itertuples()]
@@ -196,7 +199,7 @@ def long_table(rows: pd.DataFrame, columns: dict[str, str], _: Lang) -> pd.DataF
     if rows["p"].notna().any():
         out["p"] = [SUPPRESSED if r.suppressed else _.num(r.p, 3) for r in rows.itertuples()]
     if rows["p_adj"].notna().any():
-        out[_("p justert (BH)")] = [
+        out[adjusted or _("p justert (BH)")] = [
             SUPPRESSED if r.suppressed else _.num(r.p_adj, 3) for r in rows.itertuples()
         ]
     out["n"] = [_.num(int(v), 0) if pd.notna(v) else "–" for v in rows["n"]]

@@ -4,6 +4,7 @@
 # so the variance sweeps out the calibration), log size and change-resistance index.
 # Usage: Rscript oracle.R respondents.csv municipalities_population.csv YEAR OUTCOME out.csv panel.csv
 suppressMessages(library(survey))
+suppressMessages(library(MASS))
 args <- commandArgs(trailingOnly = TRUE)
 year <- as.integer(args[3]); outcome <- args[4]
 resp <- read.csv(args[1], colClasses = c(kommunenr = "character"), stringsAsFactors = FALSE)
@@ -27,7 +28,8 @@ stopifnot(!anyNA(reg$region))
 prepare <- function(yr) {
   r <- resp[resp$year == yr, ]
   g <- reg[reg$year == yr, ]
-  d <- merge(r[, c("kommunenr", outcome, "endring_skeptiske", "endring_rutiner", "endring_ledere")],
+  d <- merge(r[, unique(c("kommunenr", outcome, "suksess_tjenester", "endring_skeptiske",
+                          "endring_rutiner", "endring_ledere"))],
              g[, c("kommunenr", "population", "size_class", "region")], by = "kommunenr")
   stopifnot(nrow(d) == nrow(r))
   d$year <- yr
@@ -100,6 +102,17 @@ g <- svyglm(y ~ ln_pop_c + cri_c, design = fit, family = quasibinomial(), contro
 for (t in names(coef(g))) { put(paste0("glm.", t, ".coef"), coef(g)[t]); put(paste0("glm.", t, ".se"), SE(g)[t]) }
 g4 <- svyglm(y ~ ln_pop_c * cri_c, design = fit, family = quasibinomial(), control = ctl)
 for (t in names(coef(g4))) { put(paste0("glm4.", t, ".coef"), coef(g4)[t]); put(paste0("glm4.", t, ".se"), SE(g4)[t]) }
+
+# Survey-weighted ordered logit of the five-point success item (MASS polr inside svyolr). Rows
+# outside the fit keep a placeholder answer: their weight in the subset is zero.
+ok <- !is.na(d$suksess_tjenester) & !is.na(d$cri_c)
+des_nofpc$variables$s5 <- factor(ifelse(ok, d$suksess_tjenester, 1))
+des_nofpc$variables$cri_ok <- ifelse(ok, d$cri_c, 0)
+olr <- svyolr(s5 ~ ln_pop_c + cri_ok, subset(des_nofpc, ok))
+for (t in c("ln_pop_c", "cri_ok")) {
+  put(paste0("olr.", sub("cri_ok", "cri_c", t), ".coef"), coef(olr)[t])
+  put(paste0("olr.", sub("cri_ok", "cri_c", t), ".se"), SE(olr)[t])
+}
 
 # Change from the survey year before: both years on one design with the municipality followed
 # across the reforms as PSU (panel ids from the pipeline's linkage), raked to each year's
