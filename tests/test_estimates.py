@@ -208,6 +208,13 @@ def test_cronbach_alpha_known_value():
     assert derive.cronbach_alpha(df, ("a", "b", "c"))[0] == pytest.approx(
         k / (k - 1) * (1 - iv / tv)
     )
+    # integer weights act as repeated rows
+    w = pd.Series([1, 3, 2, 1])
+    rep = df.loc[df.index.repeat(w)]
+    k, iv, tv = 3, rep.var().sum(), rep.sum(axis=1).var()
+    assert derive.cronbach_alpha(df.assign(w=w), ("a", "b", "c"), "w")[0] == pytest.approx(
+        k / (k - 1) * (1 - iv / tv)
+    )
 
 
 def test_a_class_under_the_minimum_is_not_recoverable(weighted_years, reg):
@@ -249,3 +256,12 @@ def test_a_size_class_without_respondents_is_a_message_a_user_understands(ingest
         match=r"no municipality in the large size class answered in 2019 \(\d+ in the register\).*LARGE=20000",
     ):
         weights.weight_year(d, reg.year(2019), th)
+
+
+def test_spline_term_is_linear_beyond_the_outer_knots_and_zero_below():
+    x = pd.Series(np.linspace(-3, 3, 61))
+    r = derive.rcs_nonlinear(x, np.array([-1.0, 0.0, 1.0])).to_numpy()
+    second = np.diff(r, 2)
+    inner = x.to_numpy()[1:-1]
+    assert np.allclose(r[x < -1], 0) and np.allclose(second[inner > 1.05], 0, atol=1e-12)
+    assert np.abs(second[(inner > -0.95) & (inner < 0.95)]).min() > 1e-6  # curved in between

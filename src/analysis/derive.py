@@ -49,24 +49,42 @@ def add_derived(df: pd.DataFrame, thresholds: config.SizeThresholds | None = Non
     return out
 
 
+def rcs_nonlinear(x: pd.Series, knots: np.ndarray) -> pd.Series:
+    """The nonlinear term of a restricted cubic spline with three knots (Harrell, rms
+    ``rcspline.eval``, normalised by (t3 - t1)^2): linear beyond the outer knots; with ``x``
+    beside it in a model, its coefficient tests whether ``x`` acts linearly."""
+    t1, t2, t3 = (float(k) for k in knots)
+    v = np.asarray(x, dtype=float)
+
+    def cube(a):
+        return np.clip(v - a, 0, None) ** 3
+
+    r = cube(t1) - cube(t2) * (t3 - t1) / (t3 - t2) + cube(t3) * (t2 - t1) / (t3 - t2)
+    return pd.Series(r / (t3 - t1) ** 2, index=getattr(x, "index", None))
+
+
 def frame_counts(reg_year: pd.DataFrame, thresholds: config.SizeThresholds) -> pd.Series:
     """Number of municipalities per size class in the register (the population N_h)."""
     cls = size_class(reg_year["population"], thresholds)
     return cls.value_counts().reindex(list(config.SIZE_CLASSES), fill_value=0)
 
 
-def cronbach_alpha(df: pd.DataFrame, items: tuple[str, ...]) -> tuple[float, int]:
+def cronbach_alpha(
+    df: pd.DataFrame, items: tuple[str, ...], weights: str | None = None
+) -> tuple[float, int]:
     """Cronbach's alpha on complete cases of the items; returns (alpha, n used).
 
-    alpha = k / (k - 1) * (1 - sum of item variances / variance of the item sum).
+    alpha = k / (k - 1) * (1 - sum of item variances / variance of the item sum), from the
+    item covariance matrix (numpy ``cov``); with ``weights``, the survey-weighted covariance
+    (``aweights``), so alpha describes the population the weights stand for.
     """
-    block = df[list(items)].dropna().astype(float)
-    k, n = block.shape[1], len(block)
+    block = df[list(items) + ([weights] if weights else [])].dropna().astype(float)
+    k, n = len(items), len(block)
     if k < 2 or n < 3:
         return float("nan"), n
-    item_var = block.var(axis=0, ddof=1).sum()
-    total_var = block.sum(axis=1).var(ddof=1)
-    return float(k / (k - 1) * (1 - item_var / total_var)), n
+    w = block[weights].to_numpy() if weights else None
+    cov = np.atleast_2d(np.cov(block[list(items)].to_numpy(), rowvar=False, aweights=w))
+    return float(k / (k - 1) * (1 - np.trace(cov) / cov.sum())), n
 
 
 #: The two indices: their items and the least number of answered items.

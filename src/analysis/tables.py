@@ -81,6 +81,8 @@ def term_label(term: str, _: Lang, short: bool = False) -> str:
         "cri_c": _("Endringsmotstand")
         if short
         else _("Endringsmotstand (indeks, 0 = midtpunktet 3)"),
+        "barriere_endringsvilje": _("Manglende endringsvilje som kritisk barriere (ja)"),
+        "ln_pop_nl": _("Størrelse: ikke-lineært spline-ledd"),
     }
     if term in fixed:
         return fixed[term]
