@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
+from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from analysis import config, ingest, load
@@ -34,6 +39,27 @@ def weighted(ingested, reg):
     """Weighted respondents of every demo year (as ``load.Survey.all_years``)."""
     allw, _ = load.weight_all(ingested.respondents, reg, config.SizeThresholds())
     return allw
+
+
+RSCRIPT = shutil.which("Rscript")
+R_ORACLE = Path(__file__).parent / "r" / "oracle.R"
+
+
+def r_oracle(tmp, respondents, panel, year: int, var: str) -> dict[str, float]:
+    """R's estimates for one survey year and outcome (``tests/r/oracle.R``), from the processed
+    respondents, the register file and the panel ids (year, kommunenr, panel_id). Without
+    Rscript the test is skipped locally and fails in CI."""
+    if RSCRIPT is None:
+        if os.environ.get("CI"):
+            pytest.fail("Rscript not found in CI: .ci/run must install r-base-core r-cran-survey")
+        pytest.skip("Rscript not installed (apt-get install r-base-core r-cran-survey r-cran-mass)")
+    respondents.to_csv(tmp / "respondents.csv", index=False, float_format="%.17g")
+    panel[["year", "kommunenr", "panel_id"]].to_csv(tmp / "panel.csv", index=False)
+    register_file = config.default_register_snapshot() / "municipalities_population.csv"
+    args = [tmp / "respondents.csv", register_file, year, var, tmp / "out.csv", tmp / "panel.csv"]
+    done = subprocess.run([RSCRIPT, str(R_ORACLE), *map(str, args)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return pd.read_csv(tmp / "out.csv").set_index("name")["value"].to_dict()
 
 
 def poststratified(df):

@@ -3,32 +3,18 @@ residuals, logit CIs, class contrasts and svyglm.
 
 R starts from the processed respondents and the register file and makes its own size
 classes, regions, base weights, raking (``rake()`` on the design, so its variance sweeps out
-the calibration), log size and index. R is a test oracle only (installed by .ci/run: r-base-core, r-cran-survey). Agreement is
-required to at least 6 significant digits. Without Rscript the test is skipped locally and
-fails in CI.
+the calibration), log size and index. R is a test oracle only (installed by .ci/run:
+r-base-core, r-cran-survey, r-cran-mass). Agreement is required to at least 6 significant
+digits. Without Rscript the test is skipped locally and fails in CI.
+What the built site publishes is compared with R in ``tests/test_site.py``.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-from pathlib import Path
-
-import pandas as pd
 import pytest
+from conftest import r_oracle
 
 from analysis import config, estimates, models, trends
-
-RSCRIPT = shutil.which("Rscript")
-ORACLE = Path(__file__).parent / "r" / "oracle.R"
-
-
-def _require_r():
-    if RSCRIPT is None:
-        if os.environ.get("CI"):
-            pytest.fail("Rscript not found in CI: .ci/run must install r-base-core r-cran-survey")
-        pytest.skip("Rscript not installed (apt-get install r-base-core r-cran-survey)")
 
 
 @pytest.fixture(
@@ -43,28 +29,8 @@ def _require_r():
 def case(request, ingested, weighted, tmp_path_factory):
     """R starts from the processed respondents and the register file; Python's respondents
     come from ``analysis.load`` (derived variables and raked weights)."""
-    _require_r()
     year, var = request.param
-    tmp = tmp_path_factory.mktemp("r")
-    ingested.respondents.to_csv(tmp / "respondents.csv", index=False, float_format="%.17g")
-    weighted[["year", "kommunenr", "panel_id"]].to_csv(tmp / "panel.csv", index=False)
-    register_file = config.default_register_snapshot() / "municipalities_population.csv"
-    done = subprocess.run(
-        [
-            RSCRIPT,
-            str(ORACLE),
-            str(tmp / "respondents.csv"),
-            str(register_file),
-            str(year),
-            var,
-            str(tmp / "out.csv"),
-            str(tmp / "panel.csv"),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert done.returncode == 0, done.stderr
-    r = pd.read_csv(tmp / "out.csv").set_index("name")["value"].to_dict()
+    r = r_oracle(tmp_path_factory.mktemp("r"), ingested.respondents, weighted, year, var)
     d = weighted[weighted["year"] == year].reset_index(drop=True)
     return d, var, r, weighted
 
@@ -153,12 +119,12 @@ def test_change_from_the_year_before_agrees_with_r(case):
 
 
 def test_survey_weighted_ordered_logit_agrees_with_r(case):
-    """svyolr: R's optimiser (polr, optim BFGS) stops at a relative change of 1e-8, about the
-    fifth significant digit of the slopes; ours at a gradient of 1e-8. 4 digits are required."""
+    """svyolr, with R's optimiser (optim BFGS inside svyolr) run to a relative change of
+    1e-15: at its default (1e-8) R's slopes are good to about 4 digits (measured: 1.3e-4)."""
     d, _, r, _ = case
     fit = models.svyolr("suksess_tjenester ~ ln_pop_c + cri_c", d)
     assert fit.converged
     c = fit.coefs().set_index("term")
     for term in ("ln_pop_c", "cri_c"):
-        assert c.loc[term, "estimate"] == pytest.approx(r[f"olr.{term}.coef"], rel=1e-4), term
-        assert c.loc[term, "se"] == pytest.approx(r[f"olr.{term}.se"], rel=1e-4), term
+        assert c.loc[term, "estimate"] == pytest.approx(r[f"olr.{term}.coef"], rel=1e-6), term
+        assert c.loc[term, "se"] == pytest.approx(r[f"olr.{term}.se"], rel=1e-6), term

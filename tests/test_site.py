@@ -494,3 +494,58 @@ def test_a_changed_export_reruns_ingest_first(site):
     then decide (tests/test_graph.py runs this for real)."""
     export = str(config.RAW_DIR / "kommuneundersokelsen_2018.csv")
     assert ("ingest", "01_ingest") in _would_run(site, export)
+
+
+def test_published_results_agree_with_r_for_every_year(site, tmp_path):
+    """What each year's results.csv publishes, against R started from the site's processed
+    respondents and the register (tests/r/oracle.R): headline shares with SEs and intervals,
+    class differences, M1 coefficients, the ordered logit and the change from the year before,
+    for the two primary binary outcomes, every year."""
+    from conftest import r_oracle
+
+    from analysis import load
+
+    processed = site.parent / "processed"
+    respondents = pd.read_csv(processed / "respondents.csv", dtype={"kommunenr": str})
+    panel = load.survey(processed).all_years()
+    pairs = []  # (what, published, R, relative tolerance)
+    for year in YEARS:
+        pub = results.read_csv(site / str(year) / "results.csv")
+        pub = pub[~pub["suppressed"]]
+        asked = set(pub.loc[pub["section"] == "headline", "outcome"])
+        for var in [v for v in ("etterutdanning_ikt", "evaluerer_effekt") if v in asked]:
+            r = r_oracle(tmp_path, respondents, panel, year, var)
+            rows = pub[pub["outcome"] == var]
+            head = rows[rows["section"] == "headline"].set_index("group")
+            for g in ("all", "small", "medium", "large"):
+                for col in ("estimate", "se", "ci_low", "ci_high"):
+                    pairs.append(((year, var, g, col), head.loc[g, col], r[f"{g}.{col}"], 1e-6))
+            diffs = rows[rows["section"] == "class differences"].set_index("contrast")
+            for c in ("large-small", "large-medium", "medium-small"):
+                for col in ("estimate", "se"):
+                    pairs.append(((year, var, c, col), diffs.loc[c, col], r[f"{c}.{col}"], 1e-6))
+            m1 = rows[(rows["section"] == "regression") & (rows["model"] == "M1")].set_index("term")
+            for term, rterm in (
+                ("Intercept", "(Intercept)"),
+                ("ln_pop_c", "ln_pop_c"),
+                ("cri_c", "cri_c"),
+            ):
+                pairs.append(
+                    ((year, var, term), m1.loc[term, "estimate"], r[f"glm.{rterm}.coef"], 1e-6)
+                )
+                pairs.append(
+                    ((year, var, term, "se"), m1.loc[term, "se"], r[f"glm.{rterm}.se"], 1e-6)
+                )
+            if "change.estimate" in r:  # asked the year before
+                ch = rows[rows["section"] == "change from last year"].iloc[0]
+                pairs.append(((year, var, "change"), ch["estimate"], r["change.estimate"], 1e-6))
+                pairs.append(((year, var, "change", "se"), ch["se"], r["change.se"], 1e-6))
+        olr = pub[(pub["outcome"] == "suksess_tjenester") & (pub["model"] == "ordered_logit")]
+        for t in olr.itertuples():
+            pairs.append(((year, "ordered", t.term), t.estimate, r[f"olr.{t.term}.coef"], 1e-6))
+            pairs.append(((year, "ordered", t.term, "se"), t.se, r[f"olr.{t.term}.se"], 1e-6))
+    # further education every year, evaluation from 2016: 9 year-outcomes x 28 numbers, 7
+    # changes x 2, and the ordered logit's 2 slopes x 2 every year
+    assert len(pairs) == 9 * 28 + 7 * 2 + 5 * 4
+    off = [(what, a, b) for what, a, b, rel in pairs if a != pytest.approx(b, rel=rel)]
+    assert off == [], off[:5]

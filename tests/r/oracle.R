@@ -108,7 +108,7 @@ for (t in names(coef(g4))) { put(paste0("glm4.", t, ".coef"), coef(g4)[t]); put(
 ok <- !is.na(d$suksess_tjenester) & !is.na(d$cri_c)
 des_nofpc$variables$s5 <- factor(ifelse(ok, d$suksess_tjenester, 1))
 des_nofpc$variables$cri_ok <- ifelse(ok, d$cri_c, 0)
-olr <- svyolr(s5 ~ ln_pop_c + cri_ok, subset(des_nofpc, ok))
+olr <- svyolr(s5 ~ ln_pop_c + cri_ok, subset(des_nofpc, ok), control = list(reltol = 1e-15, maxit = 10000))
 for (t in c("ln_pop_c", "cri_ok")) {
   put(paste0("olr.", sub("cri_ok", "cri_c", t), ".coef"), coef(olr)[t])
   put(paste0("olr.", sub("cri_ok", "cri_c", t), ".se"), SE(olr)[t])
@@ -117,7 +117,7 @@ for (t in c("ln_pop_c", "cri_ok")) {
 # Change from the survey year before: both years on one design with the municipality followed
 # across the reforms as PSU (panel ids from the pipeline's linkage), raked to each year's
 # margins; the change is the year coefficient of a saturated linear model.
-if ((year - 1) %in% resp$year) {
+if (any(!is.na(resp[resp$year == year - 1, outcome]))) {
   panel <- read.csv(args[6], colClasses = c(kommunenr = "character", panel_id = "character"))
   before <- prepare(year - 1)
   both <- rbind(before$d, d)
