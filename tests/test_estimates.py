@@ -265,3 +265,27 @@ def test_spline_term_is_linear_beyond_the_outer_knots_and_zero_below():
     inner = x.to_numpy()[1:-1]
     assert np.allclose(r[x < -1], 0) and np.allclose(second[inner > 1.05], 0, atol=1e-12)
     assert np.abs(second[(inner > -0.95) & (inner < 0.95)]).min() > 1e-6  # curved in between
+
+
+def test_thin_regions_merge_with_a_neighbour():
+    counts = pd.Series(
+        {"Østlandet": 40, "Sørlandet": 3, "Vestlandet": 25, "Trøndelag": 4, "Nord-Norge": 2}
+    )
+    cells = weights.region_cells(counts)
+    # Nord-Norge (2) joins its only neighbour Trøndelag (4): 6; Sørlandet (3) joins the smaller
+    # of its neighbours, Vestlandet (25) rather than Østlandet (40)
+    assert cells["Nord-Norge"] == cells["Trøndelag"] == "Nord-Norge+Trøndelag"
+    assert cells["Sørlandet"] == cells["Vestlandet"] == "Sørlandet+Vestlandet"
+    assert cells["Østlandet"] == "Østlandet"
+    assert weights.region_cells(counts.clip(lower=5)) == {r: r for r in counts.index}
+
+
+def test_weights_with_a_merged_region_meet_the_merged_margin(weighted_years, reg):
+    d = weighted_years[2019].data
+    thin = d[d["region"] != "Sørlandet"].index.union(d[d["region"] == "Sørlandet"].index[:2])
+    th = config.SizeThresholds()
+    w = weights.weight_year(d.loc[thin].drop(columns=["N_h", "w_base", "w"]), reg.year(2019), th)
+    assert w.summary["region_cells_merged"] and "merged with a neighbour" in w.method
+    t = w.targets
+    assert (abs(t["achieved"] / t["target"] - 1) < 1e-10).all(), t
+    assert any("+" in level for level in t.loc[t["margin"] == "region", "level"])

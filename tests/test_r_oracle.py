@@ -128,3 +128,20 @@ def test_survey_weighted_ordered_logit_agrees_with_r(case):
     for term in ("ln_pop_c", "cri_c"):
         assert c.loc[term, "estimate"] == pytest.approx(r[f"olr.{term}.coef"], rel=1e-6), term
         assert c.loc[term, "se"] == pytest.approx(r[f"olr.{term}.se"], rel=1e-6), term
+
+
+def test_a_thin_region_is_merged_the_same_way_as_in_r(ingested, reg, tmp_path):
+    """Only 2 respondents in Sørlandet in 2019: both merge it with a neighbour before raking."""
+    from analysis import load
+
+    resp = ingested.respondents[ingested.respondents["year"].isin([2018, 2019])]
+    south = resp[(resp["year"] == 2019) & (resp["region"] == "Sørlandet")].index
+    resp = resp.drop(south[2:])
+    weighted, diag = load.weight_all(resp, reg, config.SizeThresholds())
+    assert diag[2019].summary["region_cells_merged"]
+    r = r_oracle(tmp_path, resp, weighted, 2019, "etterutdanning_ikt")
+    d = weighted[weighted["year"] == 2019]
+    for kommunenr, w in zip(d["kommunenr"], d["w"], strict=True):
+        assert w == pytest.approx(r[f"weight.{kommunenr}"], rel=1e-9), kommunenr
+    py = estimates.by_size_class(d, "etterutdanning_ikt", share=True).set_index("group")
+    assert py.loc["all", "se"] == pytest.approx(r["all.se"], rel=1e-6)

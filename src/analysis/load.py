@@ -40,6 +40,7 @@ DERIVED_COLUMNS: dict[str, tuple[str, str]] = {
     "w_base": ("float", "base weight N_h / n_h"),
     "w": ("float", "final weight: raked to the register by size class and region"),
     "size_band": ("str", "population band the weights are raked to ('lo-hi', hi exclusive)"),
+    "region_cell": ("str", "raking cell of the region: the region, or regions merged with '+'"),
     "cal_size": ("str", "raking cell of the population-band margin: '<year>:<band>'"),
     "cal_region": ("str", "raking cell of the region margin: '<year>:<region>' ('*': not raked)"),
     "panel_id": ("str", "municipality code in the last survey year (follows mergers)"),

@@ -6,8 +6,8 @@ The base weights are raked (svy's ``weighting.rake``) to the register's municipa
 by size class and by region. Variances (svy, Taylor linearisation) treat the raked weights
 as fixed within the stratified design with FPC: the calibration is not propagated, which is
 not guaranteed to be conservative (see docs/methods.md and issue 9). When a region has
-fewer than ``MIN_CELL_RESPONDENTS`` respondents the region margin is dropped for that year
-(post-stratification by size class only) and the diagnostics say so.
+fewer than ``MIN_REGION_RESPONDENTS`` respondents it is merged with a neighbouring region
+into one raking cell, and the diagnostics say so.
 """
 
 from __future__ import annotations
@@ -20,7 +20,16 @@ import pandas as pd
 from analysis import config
 from analysis.register import size_class
 
-MIN_CELL_RESPONDENTS = 2
+#: A region with fewer respondents is merged with a neighbouring region (its raking cell).
+MIN_REGION_RESPONDENTS = 5
+#: Regions (landsdeler) that share a border.
+REGION_NEIGHBOURS = {
+    "Østlandet": ("Sørlandet", "Vestlandet", "Trøndelag"),
+    "Sørlandet": ("Østlandet", "Vestlandet"),
+    "Vestlandet": ("Sørlandet", "Østlandet", "Trøndelag"),
+    "Trøndelag": ("Vestlandet", "Østlandet", "Nord-Norge"),
+    "Nord-Norge": ("Trøndelag",),
+}
 #: Population edges inside the size classes. Response rises with population within a class,
 #: and so do several outcomes: raking to these finer bands removes most of that bias
 #: (measured by ``scripts/coverage_simulation.py --study shares``; docs/methods.md).
@@ -52,6 +61,26 @@ def register_margins(
         .reindex(list(config.SIZE_CLASSES), fill_value=0),
         "region": reg_year["region"].value_counts().sort_index(),
     }
+
+
+def region_cells(respondents: pd.Series) -> dict[str, str]:
+    """Raking cell of each region: while a cell has fewer than :data:`MIN_REGION_RESPONDENTS`
+    respondents, the smallest cell (then the first by name) is merged with the bordering cell
+    that has the fewest respondents. ``respondents``: count per region. Cells are named by
+    their regions joined with '+'."""
+    cells = {r: (r,) for r in respondents.index}
+    while len(set(cells.values())) > 1:
+        counts = {c: int(sum(respondents[r] for r in c)) for c in set(cells.values())}
+        small = sorted((n, c) for c, n in counts.items() if n < MIN_REGION_RESPONDENTS)
+        if not small:
+            break
+        cell = small[0][1]
+        near = {cells[b] for r in cell for b in REGION_NEIGHBOURS.get(r, ()) if b in cells}
+        near.discard(cell)
+        other = min(near or set(counts) - {cell}, key=lambda c: (counts[c], c))
+        merged = tuple(sorted(cell + other))
+        cells = {r: merged if c in (cell, other) else c for r, c in cells.items()}
+    return {r: "+".join(c) for r, c in cells.items()}
 
 
 def band_edges(respondent_pop: pd.Series, thresholds: config.SizeThresholds) -> list[float]:
@@ -123,7 +152,10 @@ def weight_year(
     out["N_h"] = out["size_class"].map(N_h).astype(float)
     out["w_base"] = out["size_class"].map(N_h / n_h).astype(float)
     reg_n = out["region"].value_counts().reindex(margins["region"].index, fill_value=0)
-    use_region = rake and bool((reg_n >= MIN_CELL_RESPONDENTS).all())
+    cells = region_cells(reg_n)
+    out["region_cell"] = out["region"].map(cells)
+    merged = sorted({c for c in cells.values() if "+" in c})
+    use_region = rake and len(set(cells.values())) > 1
     edges = band_edges(out["population"], thresholds) if bands else []
     out["size_band"] = band_labels(out["population"], edges)
     band_n = band_labels(reg_year["population"], edges).value_counts()
@@ -132,17 +164,17 @@ def weight_year(
         "size_band": band_n.reindex(
             sorted(band_n.index, key=lambda b: int(b.split("-")[0].rstrip("+")))
         ),
-        "region": margins["region"],
+        "region_cell": reg_year["region"].map(cells).value_counts().sort_index(),
     }
     if rake:
-        cols = ["kommunenr", "size_class", "size_band", "region", "N_h", "w_base"]
+        cols = ["kommunenr", "size_class", "size_band", "region_cell", "N_h", "w_base"]
         sample = svy.Sample(
             pl.from_pandas(out[cols]),
             svy.Design(stratum="size_class", wgt="w_base", pop_size="N_h"),
         )
         controls = {"size_band": {k: float(v) for k, v in margins["size_band"].items()}}
         if use_region:
-            controls["region"] = {k: float(v) for k, v in margins["region"].items()}
+            controls["region_cell"] = {k: float(v) for k, v in margins["region_cell"].items()}
         raked = sample.weighting.rake(
             controls=controls, wgt_name="w", tol=RAKE_TOL, max_iter=RAKE_MAX_ITER
         )  # svy's default tol (1e-4) met the size-class margins only to about 1e-6
@@ -152,23 +184,23 @@ def weight_year(
             f"raked to register counts by population band ({len(margins['size_band'])} bands "
             "within the size classes)" + (" and region" if use_region else "") + " (svy rake)"
         )
-        if not use_region:
+        if merged:
             method += (
-                f"; region margin dropped: a region has fewer than {MIN_CELL_RESPONDENTS} "
-                "respondents"
+                f"; regions with fewer than {MIN_REGION_RESPONDENTS} respondents merged with a "
+                f"neighbour: {', '.join(merged)}"
             )
     else:
         out["w"] = out["w_base"]
         method = "post-stratified to register counts by size class"
     out["cal_size"] = year + ":" + out["size_band"]
-    out["cal_region"] = year + ":" + (out["region"].astype(str) if use_region else "*")
+    out["cal_region"] = year + ":" + (out["region_cell"] if use_region else "*")
     rows = []
     for margin, target in margins.items():
         for level, tgt in target.items():
             m = out[margin] == level
             rows.append(
                 {
-                    "margin": margin,
+                    "margin": "region" if margin == "region_cell" else margin,
                     "level": level,
                     "target": int(tgt),
                     "respondents": int(m.sum()),
@@ -189,6 +221,7 @@ def weight_year(
         "kish_deff": deff_w,
         "method": method,
         "raked_on_region": use_region,
+        "region_cells_merged": merged,
     }
     return Weighting(out, pd.DataFrame(rows), method, summary)
 

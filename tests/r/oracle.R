@@ -24,6 +24,30 @@ reg$size_class <- klass(reg$population)
 reg$region <- unname(landsdel[reg$county_nr])
 stopifnot(!anyNA(reg$region))
 
+# Raking cells of the regions: while a cell has fewer than 5 respondents, the smallest (then
+# the first by name) is merged with the bordering cell with the fewest respondents.
+neighbours <- list("Østlandet" = c("Sørlandet", "Vestlandet", "Trøndelag"),
+                   "Sørlandet" = c("Østlandet", "Vestlandet"),
+                   "Vestlandet" = c("Sørlandet", "Østlandet", "Trøndelag"),
+                   "Trøndelag" = c("Vestlandet", "Østlandet", "Nord-Norge"),
+                   "Nord-Norge" = "Trøndelag")
+region_cells <- function(counts) {
+  cell <- setNames(names(counts), names(counts))
+  repeat {
+    cn <- tapply(as.numeric(counts[names(cell)]), cell, sum)
+    if (length(cn) == 1 || all(cn >= 5)) break
+    small <- names(cn)[cn < 5]
+    small <- small[order(cn[small], small, method = "radix")][1]
+    members <- names(cell)[cell == small]
+    near <- setdiff(unique(cell[intersect(unlist(neighbours[members]), names(cell))]), small)
+    if (length(near) == 0) near <- setdiff(names(cn), small)
+    other <- near[order(cn[near], near, method = "radix")][1]
+    both <- cell %in% c(small, other)
+    cell[both] <- paste(sort(names(cell)[both], method = "radix"), collapse = "+")
+  }
+  cell
+}
+
 # One survey year's respondents with R's own derived variables, and its raking margins.
 prepare <- function(yr) {
   r <- resp[resp$year == yr, ]
@@ -50,12 +74,12 @@ prepare <- function(yr) {
     if (length(inner) == 0 || all(m >= 5)) break
     inner <- inner[-order(m, inner)[1]]
   }
-  reg_n <- table(g$region)
-  use_region <- all(table(factor(d$region, levels = names(reg_n))) >= 2)
+  cell <- region_cells(table(factor(d$region, levels = sort(unique(g$region)))))
+  use_region <- length(unique(cell)) > 1
   d$cb <- paste(yr, findInterval(d$population, edges))
-  d$cr <- if (use_region) paste(yr, d$region) else paste(yr, "*")
+  d$cr <- if (use_region) paste(yr, cell[d$region]) else paste(yr, "*")
   band_n <- table(paste(yr, findInterval(g$population, edges)))
-  cr_n <- if (use_region) table(paste(yr, g$region)) else setNames(nrow(g), paste(yr, "*"))
+  cr_n <- if (use_region) table(paste(yr, cell[g$region])) else setNames(nrow(g), paste(yr, "*"))
   list(d = d, cb = data.frame(cb = names(band_n), Freq = as.numeric(band_n)),
        cr = data.frame(cr = names(cr_n), Freq = as.numeric(cr_n)))
 }
