@@ -75,6 +75,7 @@ def replicate(reg, year: int, seed: int, th: config.SizeThresholds) -> list[dict
                         "kind": kind,
                         "term": term,
                         "estimate": c.loc[term, "estimate"],
+                        "se": c.loc[term, "se"],
                         "true": true,
                         "covered": bool(c.loc[term, "ci_low"] <= true <= c.loc[term, "ci_high"]),
                     }

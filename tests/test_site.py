@@ -68,6 +68,11 @@ def test_provenance_on_every_page(site):
     prov = json.loads((site / "2019" / "provenance.json").read_text())
     assert {"commit", "parameters", "inputs_sha256", "packages"} <= set(prov)
     assert prov["packages"]["svy"] != "not installed" and prov["parameters"]["year"] == "2019"
+    for record in site.rglob("provenance.json"):  # no path of the build machine
+        params = json.loads(record.read_text())["parameters"]
+        paths = [v for v in params.values() if "/" in v or "\\" in v]
+        assert all(v.startswith("data/") or v.startswith("<") for v in paths), (record, params)
+        assert not any(".." in v or str(site.parent) in v for v in params.values()), record
 
 
 def _raw_personal_data():

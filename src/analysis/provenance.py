@@ -67,3 +67,28 @@ def package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[p] = "not installed"
     return out
+
+
+#: What a path parameter stands for, where the path lies outside the repository or in the
+#: build folder (the files themselves are named with their checksums in inputs_sha256).
+PATH_ROLES = {
+    "processed_dir": "processed tables of this build",
+    "register_snapshot": "register snapshot",
+    "codebook": "codebook",
+}
+
+
+def public_params(params: dict) -> dict[str, str]:
+    """Parameters as a provenance record shows them: no path of the build machine. A path in
+    the repository (outside build/) stays relative; any other is replaced by its role."""
+    out = {}
+    for k, v in sorted(params.items()):
+        v = str(v)
+        if k in PATH_ROLES:
+            root = config.PROJECT_ROOT.resolve()
+            inside = (root / v).resolve()
+            repo = inside.is_relative_to(root)
+            if not repo or inside.is_relative_to(root / "build") or v.startswith(".."):
+                v = f"<{PATH_ROLES[k]}: see inputs_sha256>"
+        out[k] = v
+    return out

@@ -242,7 +242,7 @@ def _provenance(a, site: str, params: dict) -> dict:
         "project": "kommunebarometer",
         "version": __version__,
         "commit": provenance.git_commit(),
-        "parameters": {k: str(v) for k, v in sorted(params.items())},
+        "parameters": provenance.public_params(params),
         "inputs_sha256": site_inputs(a, site),
         "packages": provenance.package_versions(),
     }
