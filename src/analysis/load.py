@@ -38,7 +38,7 @@ DERIVED_COLUMNS: dict[str, tuple[str, str]] = {
     "suksess_topp2": ("0/1", "succeeds to a large or very large extent (suksess_tjenester >= 4)"),
     "N_h": ("float", "municipalities in the size class in the register (stratum size, FPC)"),
     "w_base": ("float", "base weight N_h / n_h"),
-    "w": ("float", "final weight: raked to the register by size class and region"),
+    "w": ("float", "final weight: raked to the register by population band and region"),
     "size_band": ("str", "population band the weights are raked to ('lo-hi', hi exclusive)"),
     "region_cell": ("str", "raking cell of the region: the region, or regions merged with '+'"),
     "cal_size": ("str", "raking cell of the population-band margin: '<year>:<band>'"),

@@ -3,11 +3,10 @@
 Design of one survey year: strata = size classes, stratum population N_h = the register's
 number of municipalities in the class (finite-population correction), base weight N_h / n_h.
 The base weights are raked (svy's ``weighting.rake``) to the register's municipality counts
-by size class and by region. Variances (svy, Taylor linearisation) treat the raked weights
-as fixed within the stratified design with FPC: the calibration is not propagated, which is
-not guaranteed to be conservative (see docs/methods.md and issue 9). When a region has
-fewer than ``MIN_REGION_RESPONDENTS`` respondents it is merged with a neighbouring region
-into one raking cell, and the diagnostics say so.
+by population band (:data:`BAND_EDGES` inside the size classes) and by region; a region with
+fewer than ``MIN_REGION_RESPONDENTS`` respondents is merged with a bordering one. Variance
+honours the raking: :func:`design` rakes the base weights again, so svy's Taylor
+linearisation sweeps the margins out (as R's ``rake()``; cells ``cal_size``/``cal_region``).
 """
 
 from __future__ import annotations
