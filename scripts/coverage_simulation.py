@@ -45,6 +45,20 @@ SHARES = ("etterutdanning_ikt", "barriere_endringsvilje", "evaluerer_effekt", "h
 TERMS = {"ln_pop_c": "b_log_population", "cri_c": "b_change_resistance_index"}
 
 
+def _row(seed: int, outcome: str, kind: str, term: str, est, true: float) -> dict:
+    """One interval of one replicate: ``est`` has estimate, se, ci_low and ci_high."""
+    return {
+        "seed": seed,
+        "outcome": outcome,
+        "kind": kind,
+        "term": term,
+        "estimate": est["estimate"],
+        "se": est["se"],
+        "true": true,
+        "covered": bool(est["ci_low"] <= true <= est["ci_high"]),
+    }
+
+
 def replicate(reg, year: int, seed: int, th: config.SizeThresholds) -> list[dict]:
     """Simulate one survey year and fit the M1 models; one row per (outcome, kind, term)."""
     sample, truth = demo.simulate_year(reg, year, seed)
@@ -67,19 +81,7 @@ def replicate(reg, year: int, seed: int, th: config.SizeThresholds) -> list[dict
         for kind, coefs in fits.items():
             c = coefs.set_index("term")
             for term, key in TERMS.items():
-                true = truth[outcome][key]
-                rows.append(
-                    {
-                        "seed": seed,
-                        "outcome": outcome,
-                        "kind": kind,
-                        "term": term,
-                        "estimate": c.loc[term, "estimate"],
-                        "se": c.loc[term, "se"],
-                        "true": true,
-                        "covered": bool(c.loc[term, "ci_low"] <= true <= c.loc[term, "ci_high"]),
-                    }
-                )
+                rows.append(_row(seed, outcome, kind, term, c.loc[term], truth[outcome][key]))
     return rows
 
 
@@ -139,18 +141,7 @@ def _share_rows(d, pop, pop_class, seed: int, kind: str) -> list[dict]:
         est = estimates.by_size_class(d, outcome, share=True).set_index("group")
         true = {"all": pop[outcome].mean(), **pop[outcome].groupby(pop_class).mean().to_dict()}
         for group, r in est.iterrows():
-            rows.append(
-                {
-                    "seed": seed,
-                    "outcome": outcome,
-                    "kind": kind,
-                    "term": group,
-                    "estimate": r["estimate"],
-                    "se": r["se"],
-                    "true": true[group],
-                    "covered": bool(r["ci_low"] <= true[group] <= r["ci_high"]),
-                }
-            )
+            rows.append(_row(seed, outcome, kind, group, r, true[group]))
     return rows
 
 
@@ -213,18 +204,7 @@ def replicate_misspecified(reg, year: int, seed: int, th: config.SizeThresholds)
         c = models.svyglm(f"{item} ~ ln_pop_c + cri_c", d).coefs().set_index("term")
         for kind, truth in target.items():
             for term, true in truth.items():
-                rows.append(
-                    {
-                        "seed": seed,
-                        "outcome": item,
-                        "kind": kind,
-                        "term": term,
-                        "estimate": c.loc[term, "estimate"],
-                        "se": c.loc[term, "se"],
-                        "true": true,
-                        "covered": bool(c.loc[term, "ci_low"] <= true <= c.loc[term, "ci_high"]),
-                    }
-                )
+                rows.append(_row(seed, item, kind, term, c.loc[term], true))
     return rows
 
 
