@@ -40,8 +40,9 @@ def test_modules_stay_small():
     # variance that honours the raking (weights.design): 5,268; raking to population bands
     # and raking factors: 5,326; the survey-weighted ordered logit with its proportional-odds
     # check (models.svyolr): 5,467; weighted alpha and the spline term: 5,487; thin regions
-    # merged with a neighbour: 5,521; provenance without build-machine paths: 5,546.
-    assert sum(sizes.values()) <= 5546, sum(sizes.values())
+    # merged with a neighbour: 5,521; provenance without build-machine paths: 5,546; a design
+    # error that names the row: 5,552.
+    assert sum(sizes.values()) <= 5552, sum(sizes.values())
 
 
 def test_importing_the_library_has_no_side_effects():

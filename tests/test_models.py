@@ -132,7 +132,9 @@ def test_ordered_logit_recovers_its_slope_and_the_odds_check_tells_holding_from_
     fit = models.svyolr("y ~ x", holds)
     c = fit.coefs().set_index("term")
     assert fit.converged and c.loc["x", "ci_low"] < 1.0 < c.loc["x", "ci_high"]
-    assert models.proportional_odds(fit, holds)["p_adj"].min() > 0.05
+    check = models.proportional_odds(fit, holds)
+    assert check["p_adj"].min() > 0.05 and check["converged"].all()
+    assert fit.df == 600 - 2 + 1 - 4  # PSUs - strata + 1 - (1 slope + 3 cuts), as R's svyglm
     broken = _ordinal_data(600, [0.2, 1.0, 2.5], seed=3)
     check = models.proportional_odds(models.svyolr("y ~ x", broken), broken)
     assert (check["p_adj"] < 0.05).any()

@@ -338,7 +338,7 @@ class OrderedFit:
     cuts: np.ndarray  # cut points on the logit scale
     influence: pd.DataFrame  # one column per parameter, zero for rows outside the fit
     se: pd.Series
-    df: int
+    df: int  # residual design df, as R's svyglm: PSUs - strata + 1 - parameters
     converged: bool
     method: str = (
         "survey-weighted ordered logit (statsmodels OrderedModel, weighted likelihood; svy "
@@ -367,17 +367,13 @@ class OrderedFit:
         )
 
 
-def _linearised_se(data: pd.DataFrame, influence: pd.DataFrame) -> tuple[pd.Series, int]:
+def _linearised_se(data: pd.DataFrame, influence: pd.DataFrame) -> pd.Series:
     """Design-based SEs of estimators with the given influence columns (weighted totals)."""
     cols = [f"_z{i}" for i in range(influence.shape[1])]
     d = data.assign(**{c: influence.iloc[:, i].to_numpy() for i, c in enumerate(cols)})
     s = weights.design(d, cols, fpc=False)
-    se, df = [], 0
-    for c in cols:
-        t = s.estimation.total(c).to_polars()
-        se.append(float(t["se"][0]))
-        df = int(t["df"][0])
-    return pd.Series(se, index=influence.columns), df
+    se = [float(s.estimation.total(c).to_polars()["se"][0]) for c in cols]
+    return pd.Series(se, index=influence.columns)
 
 
 def svyolr(formula: str, data: pd.DataFrame) -> OrderedFit:
@@ -405,7 +401,9 @@ def svyolr(formula: str, data: pd.DataFrame) -> OrderedFit:
     z = np.zeros((len(data), len(params)))
     z[fit_rows] = scores @ np.linalg.inv(info)  # H^-1 is symmetric
     influence = pd.DataFrame(z, columns=params.index)
-    se, df = _linearised_se(data, influence)
+    se = _linearised_se(data, influence)
+    # residual design df as R's svyglm: PSUs - strata in the fit, + 1 - parameters
+    df = int(fit_rows.sum()) - d["size_class"].nunique() + 1 - len(params)
     converged = bool(res.mle_retvals.get("converged", False))
     cuts = model.transform_threshold_params(params.to_numpy())[1:-1]
     return OrderedFit(formula, int(fit_rows.sum()), params, cuts, influence, se, df, converged)
@@ -417,7 +415,8 @@ def proportional_odds(fit: OrderedFit, data: pd.DataFrame) -> pd.DataFrame:
     are compared with the ordered slopes. The SE of each difference comes from the difference
     of the two influence functions (same design); p-values are adjusted by Holm over all
     cuts and terms. Rows: cut, term, estimate (binary slope), ordered, difference, se, p,
-    ci_low, ci_high (of the difference, t on the design df), p_adj."""
+    converged (the binary fit), ci_low, ci_high (of the difference, t on the ordered fit's
+    df), p_adj."""
     from scipy import stats
     from statsmodels.stats.multitest import multipletests
 
@@ -429,7 +428,7 @@ def proportional_odds(fit: OrderedFit, data: pd.DataFrame) -> pd.DataFrame:
         binary = data.assign(_above=(data[outcome] > k).astype(float).where(data[outcome].notna()))
         b = svyolr(f"_above ~ {rhs}", binary)
         diff = b.influence[slopes] - fit.influence[slopes]
-        se, _ = _linearised_se(data, diff)
+        se = _linearised_se(data, diff)
         for t in slopes:
             d = float(b.params[t] - fit.params[t])
             rows.append(
@@ -441,6 +440,7 @@ def proportional_odds(fit: OrderedFit, data: pd.DataFrame) -> pd.DataFrame:
                     "difference": d,
                     "se": float(se[t]),
                     "p": float(2 * stats.t.sf(abs(d / se[t]), fit.df)),
+                    "converged": b.converged,
                 }
             )
     out = pd.DataFrame(rows)

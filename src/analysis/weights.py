@@ -269,6 +269,13 @@ def design(
         controls=controls, wgt_name="w", tol=RAKE_TOL, max_iter=RAKE_MAX_ITER
     )
     w = raked.data["w"].to_numpy()
-    if not np.allclose(w, data["w"].to_numpy(), rtol=1e-9, atol=0):
-        raise ValueError("re-raking the base weights did not give the published weights")
+    off = ~np.isclose(w, data["w"].to_numpy(), rtol=1e-9, atol=0)
+    if off.any():
+        first = data.loc[off].iloc[0]
+        raise ValueError(
+            f"re-raking the base weights did not give the published weights ({int(off.sum())} "
+            f"rows, first kommunenr {first['kommunenr']}: w {first['w']:.6g}, re-raked "
+            f"{w[off][0]:.6g}): a weight column was changed after analysis.load weighted the "
+            "respondents"
+        )
     return raked
