@@ -21,7 +21,7 @@ export REGISTER_SNAPSHOT
 
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv report test test-fast bench lint format lab i18n demo-data fetch-register accept-register lock clean
+.PHONY: help venv report pdf test test-fast bench lint format lab i18n demo-data fetch-register accept-register lock clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[1m%-16s\033[0m %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ report: $(STAMP) ## Build the barometer for every survey year into $(REPORTS_DIR
 	  || { echo "nothing was published; the last good site is unchanged" >&2; exit 1; }; \
 	[ -f $(BUILD_DIR)/.summary ] || echo "built: nothing (everything up to date)"; \
 	echo "site: $(REPORTS_ABS)/index.html ($$(( $$(date +%s) - start )) s)"
+
+pdf: report ## The printable edition: each year's pages as one PDF (needs chromium), in $(REPORTS_DIR)/<year>/
+	$(PY) scripts/print_edition.py --reports $(REPORTS_DIR) $(if $(YEARS),--years $(subst $(comma), ,$(YEARS)))
 
 TEST_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 

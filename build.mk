@@ -8,6 +8,8 @@
 #   20_trends, 21_pooled + every year token ──> site/pooled/<page>.html
 #   a site's pages ──> site/<site>/results.csv, provenance.json
 #   every site ──> site/index.html ──> $(REPORTS_DIR)/.published (analysis.publish)
+#   02_glossary + codebook ──> site/ordliste.html (glossary, data dictionaries)
+#   03_provenance + every site's provenance.json ──> site/proveniens.html
 # `publish` runs ingest, then the rest in a second pass (`_publish`) that knows the years.
 SHELL := /bin/bash
 .SUFFIXES:
@@ -115,13 +117,21 @@ SITE_FILES = $(S)/ingest/index.html $(S)/ingest/provenance.json \
   $(foreach s,$(filter-out ingest,$(SITES)),$(addprefix $(S)/$(s)/,$(call PAGES_OF,$(s)) results.csv provenance.json))
 
 $(S)/index.html: $(NOTEBOOKS_DIR)/00_index.ipynb $(DEPS_00_index) $(SITE_FILES) \
-  $(B)/params/index.txt $(T)/years.json
+  $(CODEBOOK) $(B)/params/index.txt $(T)/years.json
 	@$(STEP) index --years "$(BUILD_YEARS)" --pooled "$(WITH_POOLED)"
+
+$(S)/ordliste.html: $(NOTEBOOKS_DIR)/02_glossary.ipynb $(DEPS_02_glossary) $(CODEBOOK) \
+  $(B)/params/index.txt $(T)/years.json
+	@$(STEP) glossary --pooled "$(WITH_POOLED)"
+
+$(S)/proveniens.html: $(NOTEBOOKS_DIR)/03_provenance.ipynb $(DEPS_03_provenance) $(SITE_FILES) \
+  $(B)/params/index.txt
+	@$(STEP) provenance --sites "$(SITES)" --pooled "$(WITH_POOLED)"
 
 $(S)/results_dictionary.csv: src/analysis/results.py
 	@$(STEP) dictionary
 
-$(REPORTS)/.published: $(S)/index.html $(S)/results_dictionary.csv $(SITE_FILES) $(B)/params/publish.txt
+$(REPORTS)/.published: $(S)/index.html $(S)/ordliste.html $(S)/proveniens.html $(S)/results_dictionary.csv $(SITE_FILES) $(B)/params/publish.txt
 	@$(STEP) publish --sites "$(SITES)" --reports-dir $(REPORTS) --processed-out $(PROCESSED_DIR)
 
 # Two passes: ingest first (it writes years.mk, which the second pass reads), then the rest.

@@ -43,6 +43,8 @@ def test_every_year_has_a_small_site(site):
         assert f'href="{y}/index.html"' in index
     assert 'href="pooled/index.html"' in index and (site / "pooled" / "results.csv").is_file()
     assert 'href="ingest/index.html"' in index and (site / "results_dictionary.csv").is_file()
+    for top in ("ordliste.html", "proveniens.html"):
+        assert f'href="{top}"' in index and (site / top).is_file(), top
 
 
 def test_pages_are_self_contained(site, site_en):
@@ -54,25 +56,37 @@ def test_pages_are_self_contained(site, site_en):
 
 
 def test_provenance_on_every_page(site):
+    """One line in every page's footer (build time, version, commit) with a link to the
+    provenance page; the full record (inputs a part is built from, parameters, packages with
+    svy) is on that page and in each part's provenance.json, with no path of the build machine."""
     for p in pages(site):
         text = p.read_text()
-        assert 'class="provenance"' in text, p
-        assert "provenance.json" in text and "register/municipalities_population.csv" in text, p
-        # the inputs listed are those the page is built from: its year's export and the
-        # year before; every export on the ingest, pooled and landing pages
-        site_name = p.parent.name if p.parent != site else "index"
-        used = [int(site_name) - 1, int(site_name)] if site_name.isdigit() else [*YEARS]
-        for y in YEARS:
-            assert (f"raw/kommuneundersokelsen_{y}." in text) == (y in used), (p, y)
+        assert 'class="provenance"' in text and "<details><summary>Inndata" not in text, p
         assert re.search(r"Bygd \d{4}-\d\d-\d\dT.*commit [0-9a-f]{12}", text), p
+        href = "proveniens.html" if p.parent == site else "../proveniens.html"
+        assert f'href="{href}"' in text and (p.parent / href).is_file(), p
+    page = (site / "proveniens.html").read_text()
+    for part in [*YEARS, "pooled", "ingest"]:
+        prov = json.loads((site / str(part) / "provenance.json").read_text())
+        assert {"commit", "parameters", "inputs_sha256", "packages"} <= set(prov)
+        # the inputs a part is built from: its year's export and the year before's; every
+        # export for the pooled and ingest parts
+        used = [part - 1, part] if isinstance(part, int) else YEARS
+        for y in YEARS:
+            assert any(f"raw/kommuneundersokelsen_{y}." in f for f in prov["inputs_sha256"]) == (
+                y in used
+            ), (part, y)
+        for f, digest in prov["inputs_sha256"].items():
+            assert f in page and digest in page, (part, f)
     prov = json.loads((site / "2019" / "provenance.json").read_text())
-    assert {"commit", "parameters", "inputs_sha256", "packages"} <= set(prov)
     assert prov["packages"]["svy"] != "not installed" and prov["parameters"]["year"] == "2019"
+    assert re.search(r">svy</th>\s*<td[^>]*>" + re.escape(prov["packages"]["svy"]) + "<", page)
     for record in site.rglob("provenance.json"):  # no path of the build machine
         params = json.loads(record.read_text())["parameters"]
         paths = [v for v in params.values() if "/" in v or "\\" in v]
         assert all(v.startswith("data/") or v.startswith("<") for v in paths), (record, params)
         assert not any(".." in v or str(site.parent) in v for v in params.values()), record
+    assert str(site.parent) not in page and "build/" not in page
 
 
 def _raw_personal_data():
@@ -167,7 +181,8 @@ def test_headings_in_order_and_figures_described(which, request):
         for img in s.imgs:
             assert len(img.get("alt", "")) > 40, (p, img.get("alt"))
         # every figure has its data table (plus the provenance footer's details)
-        assert text.count("<details>") == len(s.imgs) + 1, p
+        assert text.count("<details>") == len(s.imgs), p
+        assert text.count("<table") == text.count("<caption>"), p  # every table has a caption
         assert f'<html lang="{lang}">' in text
         assert 'class="input_area"' not in text and "import " not in text, p  # no code
 
@@ -244,18 +259,145 @@ def test_change_from_last_year_with_series_breaks(site):
     )
 
 
-def test_key_findings_answer_the_research_question(site):
-    text = (site / "2019" / "index.html").read_text()
-    assert "Hovedfunn" in text and "endringsmotstand" in text.lower()
-    r = results.read_csv(site / "2019" / "results.csv")
-    key = r[(r["section"] == "key findings") & (r["term"] == "cri_c")]
-    for row in key.itertuples():  # each verdict in the text follows from the interval
-        verdict = (
-            "klart forskjellig fra null"
-            if row.ci_low > 0 or row.ci_high < 0
-            else "kan ikke skilles fra null"
+def _key_findings(page) -> list[str]:
+    """The text of each key finding: the items of the list under the heading 'Hovedfunn'."""
+    from bs4 import BeautifulSoup
+
+    soup = BeautifulSoup(page.read_text(), "html.parser")
+    heading = next((h for h in soup("h2") if h.get_text().startswith("Hovedfunn")), None)
+    assert heading is not None, page
+    return [
+        li.get_text(" ", strip=True).replace("\u2212", "-") for li in heading.find_next("ul")("li")
+    ]
+
+
+def _shown(text: str) -> float:
+    return float(text.replace("\u00a0", "").replace(" ", "").replace(",", "."))
+
+
+def _rounds_to(value: float, text: str) -> bool:
+    """Whether ``text`` (a number as the page shows it) is ``value`` rounded."""
+    dec = len(text.split(",")[1]) if "," in text else 0
+    return abs(value - _shown(text)) <= 0.5 * 10.0**-dec + 1e-9
+
+
+@pytest.mark.parametrize("year", YEARS)
+def test_key_findings_are_the_estimates_they_cite(site, year):
+    """3-5 findings; every number in them is a number of results.csv; every verdict follows
+    from the interval it stands beside; each lead sentence names exactly the outcomes whose
+    interval excludes zero; the research question (size, change resistance) is answered."""
+    findings = _key_findings(site / str(year) / "index.html")
+    assert 3 <= len(findings) <= 5, findings
+    assert findings[0].startswith("Endringsmotstand.") and findings[1].startswith("Størrelse.")
+    rows = results.read_csv(site / str(year) / "results.csv")
+    rows = rows[~rows["suppressed"]]
+    pct = [100 * v for c in ("estimate", "ci_low", "ci_high") for v in rows[c].dropna()]
+    pct += [abs(v) for v in pct]
+    ns = set(rows["n"].dropna().astype(int))
+    ps = list(rows["p"].dropna()) + list(rows["p_adj"].dropna())
+    effects = rows[rows["scale"].isin(["marginal effect (share)", "share difference"])]
+    verdicts = {"klart over null": 1, "klart under null": -1, "kan ikke skilles fra null": 0}
+    for text in findings:
+        # every number: a year, a percentage or p.p. of a row, an n, or a p-value of a row
+        for m in re.finditer(r"(?<![\w,])-?\d[\d\u00a0]*(?:,\d+)?", text):
+            num, after = m.group(), text[m.end() : m.end() + 12]
+            if num in (str(year), str(year - 1)) or num == "95":
+                continue
+            if text[max(0, m.start() - 4) : m.start()] == "n = ":
+                assert int(_shown(num)) in ns, (num, text)
+            elif (
+                text[max(0, m.start() - 2) : m.start()] in ("= ", "< ")
+                and "," in num
+                and "p" in text[m.start() - 4 : m.start()]
+            ):
+                assert any(_rounds_to(p, num) for p in ps), (num, text)
+            else:
+                assert any(_rounds_to(v, num) for v in pct), (num, after, text)
+        # every interval in p.p. has its verdict beside it, and the verdict is the interval's
+        for m in re.finditer(
+            r"\[(-?[\d,]+); (-?[\d,]+)\] p\.p\.; n = (\d+); (klart over null|klart under null|kan ikke skilles fra null)",
+            text,
+        ):
+            lo, hi, n, said = m.groups()
+            match = effects[
+                [
+                    _rounds_to(100 * a, lo) and _rounds_to(100 * b, hi) and k == int(n)
+                    for a, b, k in zip(
+                        effects["ci_low"], effects["ci_high"], effects["n"], strict=True
+                    )
+                ]
+            ]
+            assert len(match), (m.group(), text)
+            r = match.iloc[0]
+            assert verdicts[said] == (1 if r.ci_low > 0 else -1 if r.ci_high < 0 else 0), (
+                m.group(),
+                r,
+            )
+    # the lead sentence names exactly the outcomes whose interval excludes zero
+    key = rows[rows["section"] == "key findings"]
+    for text, term in ((findings[0], "cri_c"), (findings[1], "ln_pop_c*log(2)")):
+        k = key[key["term"] == term]
+        clear = int(((k["ci_low"] > 0) | (k["ci_high"] < 0)).sum())
+        lead = re.split(r" (?:Ett trinn|En dobling)", text)[0]
+        assert lead.count("«") == clear, (lead, k[["outcome", "ci_low", "ci_high"]])
+
+
+def test_landing_page_informs(site):
+    """The landing page says what the survey is, shows the latest year's findings (the same as
+    the year's page) and the headline indicators over all years with series breaks marked."""
+    from bs4 import BeautifulSoup
+
+    text = (site / "index.html").read_text()
+    soup = BeautifulSoup(text, "html.parser")
+    headings = [h.get_text(strip=True).rstrip("¶") for h in soup("h2")]
+    assert "Om undersøkelsen" in headings and f"Hovedfunn {YEARS[-1]}" in headings, headings
+    assert "Hovedindikatorene over tid" in headings and "Årene" in headings
+    assert _key_findings(site / "index.html") == _key_findings(site / str(YEARS[-1]) / "index.html")
+    assert len(soup("img")) == 1 and "seriebrudd" in soup.img["alt"]
+    for link in ("ordliste.html", f"{YEARS[-1]}/metode.html", "pooled/index.html"):
+        assert f'href="{link}"' in text, link
+    # response per year: the register's N from results.csv, the answers from the accounting
+    table = soup.find("caption", string="Svar per år").find_parent("table")
+    cells = [td.get_text(strip=True) for td in table("td")]
+    for y in YEARS:
+        rows = results.read_csv(site / str(y) / "results.csv")
+        n = rows.loc[(rows["section"] == "headline") & (rows["group"] == "all"), "N"].iloc[0]
+        assert f"{int(n)}" in [c.replace("\u00a0", "") for c in cells], (y, n)
+
+
+def test_about_the_statistics_and_glossary(site):
+    from bs4 import BeautifulSoup
+
+    for y in YEARS:
+        soup = BeautifulSoup((site / str(y) / "metode.html").read_text(), "html.parser")
+        table = soup.find("caption", string=f"Om statistikken {y}").find_parent("table")
+        rows = {
+            th.get_text(strip=True): th.find_next("td").get_text(strip=True)
+            for th in table("th", scope="row")
+        }
+        for field in (
+            "Populasjon og ramme",
+            "Svar",
+            "Referanseperiode",
+            "Datagrunnlag",
+            "Sammenlignbarhet over tid",
+            "Kjente svakheter",
+            "Foreslått sitering",
+            "Kontakt",
+        ):
+            assert rows.get(field), (y, field)
+        assert rows["Datagrunnlag"].startswith("Syntetiske data"), rows["Datagrunnlag"]
+        assert config.CONTACT in rows["Kontakt"] and "commit" in rows["Foreslått sitering"]
+    glossary = BeautifulSoup((site / "ordliste.html").read_text(), "html.parser")
+    for caption in ("Ordliste", "Kolonnene i results.csv", "Kolonnene i respondenttabellen"):
+        assert glossary.find("caption", string=caption), caption
+    described = {
+        th.get_text(strip=True)
+        for th in glossary.find("caption", string="Kolonnene i results.csv").find_parent("table")(
+            "th", scope="row"
         )
-        assert verdict in text and f"n = {int(row.n)}" in text  # every finding states its n
+    }
+    assert described == set(results.COLUMNS)
 
 
 def test_count_sentence_of_significant_differences_is_computed(site):
@@ -287,7 +429,7 @@ def test_every_page_in_a_real_browser(which, request):
             args=BROWSER_ARGS,
         )
         for p in pages(site):
-            for width in (1100, 390):
+            for width in (1100, 390, 320):  # 320 px: reflow (WCAG 1.4.10)
                 page = browser.new_page(viewport={"width": width, "height": 900})
                 page.on(
                     "console",
@@ -315,12 +457,33 @@ def test_every_page_in_a_real_browser(which, request):
                 # on a phone the page itself never scrolls sideways (wide tables scroll in their box)
                 wide = page.evaluate("document.documentElement.scrollWidth")
                 assert wide <= width + 1, (p, width, wide)
-                if width == 1100:
-                    name = str(p.relative_to(site)).replace("/", "_").replace(".html", ".png")
+                if width in (1100, 390):  # kept beside the site for a look
+                    name = (
+                        str(p.relative_to(site)).replace("/", "_").replace(".html", f"-{width}.png")
+                    )
                     page.screenshot(path=str(shots / name), full_page=True)
                 page.close()
         browser.close()
     assert problems == [], problems[:10]
+
+
+def test_printable_edition_of_a_year(site, tmp_path):
+    """scripts/print_edition.py (make pdf): a year's four pages as one paginated PDF."""
+    import subprocess
+    import sys
+
+    if shutil.which("chromium") is None and shutil.which("chromium-browser") is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium not found in CI: .ci/run must install it")
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    shutil.copytree(site / "2019", tmp_path / "2019")
+    script = config.PROJECT_ROOT / "scripts" / "print_edition.py"
+    args = [sys.executable, str(script), "--reports", str(tmp_path), "--years", "2019"]
+    subprocess.run(args, check=True, capture_output=True)
+    pdf = (tmp_path / "2019" / "kommunebarometer-2019.pdf").read_bytes()
+    pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
+    assert pdf.startswith(b"%PDF") and pages >= 8, pages  # four pages of the site, paginated
+    assert pdf.count(b"/Subtype /Image") >= 3  # the figures are in it
 
 
 def test_english_pages_have_no_bokmal_left(site_en):

@@ -27,6 +27,11 @@ BUILD_DIR: Path = PROJECT_ROOT / "build"
 #: Name of the Jupyter kernel that ``make venv`` registers for this project.
 KERNEL_NAME: str = "kommunebarometer"
 
+#: Publisher and contact named on every year's "Om statistikken" (placeholders until the
+#: barometer has a publisher; change them here).
+PUBLISHER: str = "Kommunebarometer-prosjektet"
+CONTACT: str = "kontakt@kommunebarometer.example"
+
 #: Default size-class thresholds (inhabitants on 1 January): small < 5 000,
 #: medium 5 000-19 999, large >= 20 000. An assumption (KOSTRA-style), see docs/methods.md.
 DEFAULT_SIZE_THRESHOLDS: tuple[int, int] = (5_000, 20_000)

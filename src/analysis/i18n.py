@@ -134,3 +134,15 @@ def decimals_for(se: float | None, unit: float = 1.0, most: int = 3) -> int:
     if se is None or not math.isfinite(se) or se <= 0:
         return 0
     return int(min(most, max(0, -math.floor(math.log10(se * unit)))))
+
+
+def decimals_off_zero(*values: float, unit: float = 100.0, start: int = 0, most: int = 2) -> int:
+    """Decimals (at least ``start``) with which no non-zero value rounds to zero, so that an
+    interval bound of 0,4 is not shown as 0 beside a verdict that it is above zero."""
+    dec = start
+    while dec < most and any(
+        v is not None and math.isfinite(v) and v != 0 and abs(v * unit) < 0.5 * 10.0**-dec
+        for v in values
+    ):
+        dec += 1
+    return dec

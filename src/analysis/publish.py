@@ -72,9 +72,9 @@ class Publication:
         return self
 
     def stage_site(self, site_dir: Path, sites: list[str]) -> None:
-        """Copy the landing page, the data dictionary and the given sites into the stage."""
+        """Copy the top-level pages, the data dictionary and the given sites into the stage."""
         site_dir = Path(site_dir)
-        for f in ("index.html", "results_dictionary.csv"):
+        for f in ("index.html", "ordliste.html", "proveniens.html", "results_dictionary.csv"):
             shutil.copy2(site_dir / f, self.stage / f)
         for s in sites:
             shutil.copytree(site_dir / s, self.stage / s, symlinks=True)

@@ -41,7 +41,7 @@ class Page:
     nav: list[dict] = field(default_factory=list)  # href, label, current
     synthetic: bool = False
     provenance_line: str = ""
-    inputs: list[tuple[str, str]] = field(default_factory=list)
+    provenance_href: str = "proveniens.html"  # the provenance page, relative to this page
 
 
 def translate_markdown(nb, lang: str) -> None:
@@ -71,8 +71,7 @@ def _texts(lang: str) -> dict[str, str]:
         ),
         "figure_data": _("Tallene bak figuren"),
         "provenance": _("Proveniens"),
-        "inputs": _("Inndata (SHA-256)"),
-        "input_file": _("Fil"),
+        "provenance_link": _("Full proveniens: parametre, sjekksummer og pakkeversjoner"),
     }
 
 
@@ -121,6 +120,7 @@ def nav(lang: str, kind: str, pages: list, current: str, analyst: bool, pooled: 
     )
     if kind != "ingest":
         links.append({"href": "results.csv", "label": "results.csv", "current": False})
+    links.append({"href": "../ordliste.html", "label": _("Ordliste"), "current": False})
     if kind == "year" and pooled:
         links.append(
             {"href": "../pooled/index.html", "label": _("Utvikling over år"), "current": False}
@@ -128,19 +128,34 @@ def nav(lang: str, kind: str, pages: list, current: str, analyst: bool, pooled: 
     return links
 
 
-def page_meta(lang: str, title: str, nav: list[dict], synthetic: bool, inputs: dict) -> Page:
-    """The page frame: title, navigation, synthetic-data notice, provenance line, inputs."""
+def top_nav(lang: str, pooled: bool, current: str) -> list[dict]:
+    """Links of the top-level pages: all years, trends, ingest, glossary, results dictionary."""
+    _ = i18n.Lang(lang)
+    links = [("index.html", _("Alle år"))]
+    if pooled:
+        links.append(("pooled/index.html", _("Utvikling over år")))
+    links += [
+        ("ingest/index.html", _("Innlesing og radregnskap")),
+        ("ordliste.html", _("Ordliste og dataordbok")),
+        ("results_dictionary.csv", _("Ordliste for results.csv")),
+    ]
+    return [{"href": h, "label": lbl, "current": h == current} for h, lbl in links]
+
+
+def page_meta(lang: str, title: str, nav: list[dict], synthetic: bool, site: str = "") -> Page:
+    """The page frame: title, navigation, synthetic-data notice, one provenance line and the
+    link to the provenance page (from a site's folder, or from the top for ``site`` empty)."""
     from analysis import provenance
 
     _ = i18n.Lang(lang)
     line = _(
-        "Bygd {time} av kommunebarometer {version} (commit {commit}). Parametre, sjekksummer og pakkeversjoner står i provenance.json.",
+        "Bygd {time} av kommunebarometer {version} (commit {commit}).",
         time=datetime.now(UTC).isoformat(timespec="seconds"),
         version=__version__,
         commit=provenance.git_commit()[:12],
     )
-    short = [(k, v[:16]) for k, v in sorted(inputs.items())]
-    return Page(title, lang, nav, synthetic, line, short)
+    href = "../proveniens.html" if site else "proveniens.html"
+    return Page(title, lang, nav, synthetic, line, href)
 
 
 def site_title(lang: str, site: str) -> str:

@@ -8,7 +8,8 @@ targets, so make can run independent steps in parallel:
   processed rows, accounting or export change; plus ``years.mk`` (the years, for make);
 * ``page``: run one notebook of a year or of the pooled site and render its two pages;
 * ``site``: merge a site's result rows into ``results.csv`` and write ``provenance.json``;
-* ``index``, ``dictionary``: the landing page and the data dictionary of results.csv;
+* ``index``, ``glossary``, ``provenance``, ``dictionary``: the top-level pages and the data
+  dictionary of results.csv;
 * ``publish``: copy the site into the reports folder in one rename (``analysis.publish``);
 * ``deps``: the library modules each notebook imports (``deps.mk``), from the source.
 
@@ -154,14 +155,13 @@ def _render_pages(a, site: str, kind: str, nb: str, page_file: str, executed: Pa
     _ = i18n.Lang(a.lang)
     label = next(lbl for n, _f, lbl in SITES[kind] if n == nb)
     title = f"{render.site_title(a.lang, site)}: {_(label)}"
-    inputs = site_inputs(a, site)
     out_dir = Path(a.build_dir) / "site" / site
     out_dir.mkdir(parents=True, exist_ok=True)
     for analyst in (False, True):
         name = f"analyst-{page_file}" if analyst else page_file
         nav = render.nav(a.lang, kind, SITES[kind], page_file, analyst, a.pooled)
         tmp = out_dir / f".{name}.tmp"
-        meta = render.page_meta(a.lang, title, nav, synthetic(a), inputs)
+        meta = render.page_meta(a.lang, title, nav, synthetic(a), site)
         render.render(executed, tmp, meta, with_code=analyst)
         os.replace(tmp, out_dir / name)
 
@@ -325,37 +325,46 @@ def step_ingest(a) -> None:
 # ---------------------------------------------------------------- index, dictionary
 
 
-def step_index(a) -> None:
-    """The landing page (``00_index``): links to the sites of this build."""
+def _top_page(a, nb: str, page: str, title: str, params: dict) -> None:
+    """Run a top-level notebook and render its page (``title``: a message id, translated)."""
+    from analysis import render
+
     t0 = time.monotonic()
-    _ = i18n.Lang(a.lang)
+    build_dir = Path(a.build_dir)
+    out = build_dir / "executed" / f"{nb}.ipynb"
+    run_notebook(nb, out, {**params, "lang": a.lang}, build_dir / "failed", a.notebooks_dir)
+    site = build_dir / "site"
+    nav = render.top_nav(a.lang, a.pooled, page)
+    meta = render.page_meta(a.lang, i18n.Lang(a.lang)(title), nav, synthetic(a))
+    render.render(out, site / f".{page}.tmp", meta)
+    os.replace(site / f".{page}.tmp", site / page)
+    _log_step(build_dir, "index", nb, time.monotonic() - t0)
+
+
+def step_index(a) -> None:
+    """The landing page (``00_index``): the survey, the latest findings, links to the sites."""
     build_dir = Path(a.build_dir)
     params = {
         "years_built": a.years,
         "pooled_built": a.pooled,
         "processed_dir": rel(build_dir / "processed"),
-        "lang": a.lang,
+        "site_dir": rel(build_dir / "site"),
+        "results_dir": rel(build_dir / "results"),
+        "codebook": rel(a.codebook),
     }
-    out = build_dir / "executed" / "00_index.ipynb"
-    run_notebook("00_index", out, params, build_dir / "failed", a.notebooks_dir)
-    nav = [{"href": "index.html", "label": _("Alle år"), "current": True}]
-    if a.pooled:
-        nav.append({"href": "pooled/index.html", "label": _("Utvikling over år"), "current": False})
-    nav.append(
-        {"href": "ingest/index.html", "label": _("Innlesing og radregnskap"), "current": False}
-    )
-    nav.append(
-        {"href": "results_dictionary.csv", "label": _("Ordliste for results.csv"), "current": False}
-    )
-    from analysis import render
+    _top_page(a, "00_index", "index.html", N_("Kommunebarometeret"), params)
 
-    site = build_dir / "site"
-    meta = render.page_meta(
-        a.lang, _("Kommunebarometeret"), nav, synthetic(a), site_inputs(a, "ingest")
-    )
-    render.render(out, site / ".index.html.tmp", meta)
-    os.replace(site / ".index.html.tmp", site / "index.html")
-    _log_step(build_dir, "index", "00_index", time.monotonic() - t0)
+
+def step_provenance(a) -> None:
+    """The provenance page (``03_provenance``): every site's record of this build."""
+    params = {"site_dir": rel(Path(a.build_dir) / "site"), "sites": a.sites}
+    _top_page(a, "03_provenance", "proveniens.html", N_("Kommunebarometeret: proveniens"), params)
+
+
+def step_glossary(a) -> None:
+    """The glossary and the data dictionaries (``02_glossary``), in the report language."""
+    title = N_("Kommunebarometeret: ordliste og dataordbok")
+    _top_page(a, "02_glossary", "ordliste.html", title, {"codebook": rel(a.codebook)})
 
 
 def step_dictionary(a) -> None:
@@ -420,14 +429,24 @@ def check_parameters(codebook: Path, medium: int, large: int, lang: str) -> None
 # ---------------------------------------------------------------- command line
 
 
+_STEPS = {
+    "ingest": step_ingest,
+    "page": step_page,
+    "site": step_site,
+    "index": step_index,
+    "glossary": step_glossary,
+    "provenance": step_provenance,
+    "dictionary": step_dictionary,
+    "publish": step_publish,
+    "deps": lambda a: graph.write_deps(Path(a.out)),
+}
+
+
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(
         prog="python -m analysis.steps", description=__doc__.split("\n")[0]
     )
-    ap.add_argument(
-        "step",
-        choices=["ingest", "page", "site", "index", "dictionary", "publish", "deps"],
-    )
+    ap.add_argument("step", choices=list(_STEPS))
     ap.add_argument("--build-dir", default="")
     ap.add_argument("--raw-dir", default=str(config.RAW_DIR))
     ap.add_argument("--codebook", default=str(config.CODEBOOK_PATH))
@@ -456,15 +475,7 @@ def main(argv: list[str] | None = None) -> int:
         v = getattr(a, k)
         setattr(a, k, config.resolve(v) if v else None)
     try:
-        {
-            "ingest": step_ingest,
-            "page": step_page,
-            "site": step_site,
-            "index": step_index,
-            "dictionary": step_dictionary,
-            "publish": step_publish,
-            "deps": lambda a: graph.write_deps(Path(a.out)),
-        }[a.step](a)
+        _STEPS[a.step](a)
     except OSError as exc:  # the build's own files: a read-only folder, a full disk, ...
         from analysis import publish
 

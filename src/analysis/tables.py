@@ -139,9 +139,20 @@ def _styler() -> type:
 
 def style(df: pd.DataFrame, name: str, caption: str = "", hide_index: bool = False):
     """A pandas Styler with a stable id (byte-identical pages) and an optional caption; row
-    labels are the index (row headers, left-aligned), values right-aligned. The table template
+    labels are the index (row headers, left-aligned), numbers right-aligned, and columns of text
+    (any letters) left-aligned and wrapping (class ``txt``). The table template
     (``templates/table``) scopes header cells and leaves no empty header cell."""
-    st = _styler()(df).set_uuid(name)
+    st = _styler()(df).set_uuid(name).format(escape="html")  # text such as '<role>' shows as is
+    st = st.format_index(escape="html", axis=0).format_index(escape="html", axis=1)
+    words = [
+        c
+        for c in df.columns
+        if df[c].map(lambda v: isinstance(v, str) and any(ch.isalpha() for ch in v)).any()
+    ]
+    if words and df.index.is_unique and df.columns.is_unique:  # text columns: left, wrapping
+        classes = pd.DataFrame("", index=df.index, columns=df.columns)
+        classes[words] = "txt"
+        st = st.set_td_classes(classes)
     if caption:
         st = st.set_caption(caption)
     if hide_index:
