@@ -115,7 +115,8 @@ def test_no_personal_data_or_row_level_data_under_reports(site, site_en):
         for p in root.rglob("*"):
             if not p.is_file() or p.suffix not in (".html", ".csv", ".json"):
                 continue
-            text = p.read_text()
+            # no e-mail address but the barometer's own contact (configuration, not data)
+            text = p.read_text().replace(config.CONTACT, "")
             assert not re.search(r"[\w.+-]+@[\w-]+\.[\w.]+", text), p
             for kind, values in pii.items():
                 hit = next((v for v in values if v in text), None)
@@ -189,7 +190,8 @@ def test_headings_in_order_and_figures_described(which, request):
 
 def test_figures_on_the_pages_that_need_them(site):
     for page, n in (
-        ("2019/index.html", 1),
+        ("index.html", 1),
+        ("2019/index.html", 2),
         ("2019/regresjoner.html", 2),
         ("pooled/index.html", 1),
         ("pooled/regresjoner.html", 1),

@@ -142,6 +142,9 @@ def style(df: pd.DataFrame, name: str, caption: str = "", hide_index: bool = Fal
     labels are the index (row headers, left-aligned), numbers right-aligned, and columns of text
     (any letters) left-aligned and wrapping (class ``txt``). The table template
     (``templates/table``) scopes header cells and leaves no empty header cell."""
+    one_row = df.index.nlevels == df.columns.nlevels == 1 and df.index.name and not df.columns.name
+    if one_row:  # the row labels' name goes in the corner: one header row, not two
+        df = df.rename_axis(columns=df.index.name)
     st = _styler()(df).set_uuid(name).format(escape="html")  # text such as '<role>' shows as is
     st = st.format_index(escape="html", axis=0).format_index(escape="html", axis=1)
     words = [
@@ -153,6 +156,8 @@ def style(df: pd.DataFrame, name: str, caption: str = "", hide_index: bool = Fal
         classes = pd.DataFrame("", index=df.index, columns=df.columns)
         classes[words] = "txt"
         st = st.set_td_classes(classes)
+    if one_row:
+        st = st.hide(names=True, axis="index")
     if caption:
         st = st.set_caption(caption)
     if hide_index:
