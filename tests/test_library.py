@@ -42,8 +42,8 @@ def test_modules_stay_small():
     # check (models.svyolr): 5,467; weighted alpha and the spline term: 5,487; thin regions
     # merged with a neighbour: 5,521; provenance without build-machine paths: 5,546; a design
     # error that names the row: 5,552; issue 11's top-level pages (glossary, provenance), the
-    # navigation between them, decimals that keep a bound off zero, text columns in tables: 5,606.
-    assert sum(sizes.values()) <= 5606, sum(sizes.values())
+    # navigation between them, decimals that keep a bound off zero, text columns in tables: 5,611.
+    assert sum(sizes.values()) <= 5611, sum(sizes.values())
 
 
 def test_importing_the_library_has_no_side_effects():
