@@ -109,6 +109,7 @@ def _floor(processed: Path) -> float:
         ]
     jobs += [(str(nbs / f"{n}.ipynb"), common) for n in ("20_trends", "21_pooled")]
     jobs.append((str(nbs / "00_index.ipynb"), {"processed_dir": str(processed)}))
+    jobs += [(str(nbs / f"{n}.ipynb"), {}) for n in ("02_glossary", "03_provenance")]
     r = subprocess.run([PY, "-c", code, json.dumps(jobs)], capture_output=True, text=True, cwd=nbs)
     if r.returncode:
         sys.exit(f"floor run failed:\n{r.stderr[-3000:]}")

@@ -262,7 +262,7 @@ def counts(
     df: pd.DataFrame, index: dict[str, str], columns: dict[str, str], _: Lang
 ) -> pd.DataFrame:
     """A table of counts: ``index``/``columns`` map id columns to headers; numbers formatted."""
-    out = df[[*index, *columns]].rename(columns={**index, **columns})
+    out = df[[*index, *columns]].rename(columns={**index, **columns}).rename_axis(columns=None)
     for c in columns.values():
         out[c] = [_.num(v, 0) if pd.notna(v) else "–" for v in out[c]]
     return out.set_index(list(index.values())) if index else out
