@@ -203,6 +203,17 @@ def by_group(
     return out
 
 
+def year_grid(levels: pd.DataFrame, _: Lang) -> pd.DataFrame:
+    """Indicators (``label``) x years: estimate and 95 % interval per cell, '–' where a year
+    did not ask; the data behind the small multiples of the trends and the landing page."""
+    cells = [
+        f"{value(r.estimate, r.scale, _, r.se)} {interval(r.ci_low, r.ci_high, r.scale, _, r.se)}"
+        for r in levels.itertuples()
+    ]
+    grid = levels.assign(cell=cells).pivot(index="label", columns="year", values="cell")
+    return grid.rename_axis(index=_("Indikator"), columns=_("Andel, % [95 % KI]")).fillna("–")
+
+
 def long_table(
     rows: pd.DataFrame, columns: dict[str, str], _: Lang, adjusted: str | None = None
 ) -> pd.DataFrame:
