@@ -97,10 +97,30 @@ def _build(out, lang, years=None, pooled=None):
     return out / "reports"
 
 
+def shared_build(tmp_path_factory, name: str, make) -> Path:
+    """``make(out)`` once per test session, shared by every pytest-xdist worker: the first
+    worker to ask builds into a folder beside the workers' own, under a file lock; the others
+    wait for it and reuse it. Tests read a shared build and never write into it (copy it)."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    out = root / f"shared-{name}"
+    with FileLock(str(root / f"shared-{name}.lock")):
+        done = out / ".complete"
+        if not done.is_file():
+            shutil.rmtree(out, ignore_errors=True)
+            out.mkdir()
+            make(out)
+            done.touch()
+    return out
+
+
 @pytest.fixture(scope="session")
 def site(tmp_path_factory):
-    """The whole barometer in Bokmål: every year, the pooled site and the index."""
-    return _build(tmp_path_factory.mktemp("site"), "nb")
+    """The whole barometer in Bokmål: every year, the pooled site and the index (built once
+    per test session, see :func:`shared_build`)."""
+    return shared_build(tmp_path_factory, "site", lambda out: _build(out, "nb")) / "reports"
 
 
 @pytest.fixture(scope="session")

@@ -89,6 +89,60 @@ def test_rerun_is_up_to_date(built, capsys):
     assert re.fullmatch(r"site: .*reports/index\.html \(\d+ s\)", lines[2]) and len(lines) == 3
 
 
+def test_two_builds_from_one_checkout_at_once_keep_their_own_numbers(built, tmp_path):
+    """Two deliveries built concurrently (``python -m analysis.build``, as make report runs)
+    into two report folders: the full delivery's 2019 at the fixture's parameters, and a
+    delivery of the 2018 export alone. The first equals the fixture's solo build; the second
+    counts its own respondents."""
+    import subprocess
+    import sys
+
+    from analysis import ingest, load
+
+    raw_b = tmp_path / "raw_b"
+    raw_b.mkdir()
+    shutil.copy(config.RAW_DIR / "kommuneundersokelsen_2018.csv", raw_b)
+    runs = {
+        "a": [str(config.RAW_DIR), "--medium", "4000", "--large", "25000", "--years", "2019"],
+        "b": [str(raw_b)],
+    }
+    procs = {
+        name: subprocess.Popen(
+            [sys.executable, "-m", "analysis.build", "--raw-dir", *args]
+            + ["--reports-dir", str(tmp_path / name / "reports")]
+            + ["--processed-dir", str(tmp_path / name / "processed")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name, args in runs.items()
+    }
+    for p in procs.values():
+        _, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err[-2000:]
+    out, _ = built
+
+    def rooted(root):  # the analyst pages show the injected parameters, with their paths
+        mark = str(root).lstrip("/").encode()
+        return {k: v.replace(mark, b"<root>") for k, v in _site_snapshot(root).items()}
+
+    assert rooted(tmp_path / "a") == rooted(out)
+    rep = tmp_path / "b" / "reports"
+    assert sorted(p.name for p in rep.iterdir() if p.is_dir()) == ["2018", "ingest"]
+    ingest.run_ingest(
+        raw_b, config.CODEBOOK_PATH, None, tmp_path / "check", config.SizeThresholds()
+    )
+    d = load.survey(tmp_path / "check").year(2018)
+    expected = int(d.loc[d["size_class"] == "large", "etterutdanning_ikt"].notna().sum())
+    r = results.read_csv(rep / "2018" / "results.csv")
+    row = r[
+        (r["section"] == "headline")
+        & (r["outcome"] == "etterutdanning_ikt")
+        & (r["group"] == "large")
+    ]
+    assert int(row["n"].iloc[0]) == expected, (int(row["n"].iloc[0]), expected)
+
+
 def test_reviewer_pages_have_no_code_and_no_personal_data(built):
     out, _ = built
     raw = pd.concat([pd.read_excel(p, dtype=str) for p in config.RAW_DIR.glob("*.xlsx")])

@@ -1,15 +1,13 @@
 """Build faults run as a user would meet them: bad input through make report, a killed build,
-two builds at once, bad parameters. Each builds into its own folders (no shared fixture)."""
+bad parameters. Each builds into its own folders (no shared fixture); two builds at once are
+in ``test_build.py``, beside the solo build they are compared with."""
 
 from __future__ import annotations
 
-import shutil
-
 import pandas as pd
 import pytest
-from conftest import site_snapshot
 
-from analysis import build, config, publish, results
+from analysis import publish
 
 pytestmark = pytest.mark.slow
 
@@ -81,70 +79,6 @@ def test_a_second_build_into_the_same_folder_waits_and_says_so(tmp_path):
     assert err.strip().splitlines() == [
         f"another build is writing to {(tmp_path / 'reports').resolve()}; waiting for it to finish"
     ]
-
-
-def test_two_builds_from_one_checkout_at_once_keep_their_own_numbers(tmp_path):
-    """Two deliveries built concurrently into two report folders: each site has its own data."""
-    import subprocess
-    import sys
-
-    from analysis import ingest, load
-
-    procs, dirs = [], {}
-    for year, name in ((2019, "a"), (2018, "b")):
-        raw = tmp_path / f"raw_{name}"
-        raw.mkdir()
-        src = next(config.RAW_DIR.glob(f"kommuneundersokelsen_{year}.*"))
-        shutil.copy(src, raw / src.name)
-        dirs[name] = (raw, year)
-        args = [
-            "--raw-dir",
-            str(raw),
-            "--reports-dir",
-            str(tmp_path / name / "reports"),
-            "--processed-dir",
-            str(tmp_path / name / "processed"),
-        ]
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "analysis.build", *args],
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-        )
-    for p in procs:
-        _, err = p.communicate(timeout=600)
-        assert p.returncode == 0, err[-2000:]
-    for name, (raw, year) in dirs.items():
-        rep = tmp_path / name / "reports"
-        assert sorted(p.name for p in rep.iterdir() if p.is_dir()) == sorted(["ingest", str(year)])
-        ingest.run_ingest(
-            raw, config.CODEBOOK_PATH, None, tmp_path / f"check_{name}", config.SizeThresholds()
-        )
-        d = load.survey(tmp_path / f"check_{name}").year(year)
-        expected = int(d.loc[d["size_class"] == "large", "etterutdanning_ikt"].notna().sum())
-        r = results.read_csv(rep / str(year) / "results.csv")
-        row = r[
-            (r["section"] == "headline")
-            & (r["outcome"] == "etterutdanning_ikt")
-            & (r["group"] == "large")
-        ]
-        assert int(row["n"].iloc[0]) == expected, (name, int(row["n"].iloc[0]), expected)
-    # each site equals its own solo build (same paths, built alone after the concurrent run)
-    for name, (raw, _year) in dirs.items():
-        concurrent = site_snapshot(tmp_path / name)
-        shutil.rmtree(tmp_path / name)
-        build.build(
-            raw_dir=raw,
-            codebook=config.CODEBOOK_PATH,
-            reports_dir=tmp_path / name / "reports",
-            processed_dir=tmp_path / name / "processed",
-            register_snapshot=None,
-            medium=config.DEFAULT_SIZE_THRESHOLDS[0],
-            large=config.DEFAULT_SIZE_THRESHOLDS[1],
-        )
-        assert site_snapshot(tmp_path / name) == concurrent, name
 
 
 def test_parameters_are_checked_before_any_notebook_runs(tmp_path):
