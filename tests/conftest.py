@@ -125,8 +125,13 @@ def site(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def site_en(tmp_path_factory):
-    """The English barometer for 2019 with the pooled site."""
-    return _build(tmp_path_factory.mktemp("site_en"), "en", years=[2019], pooled=True)
+    """The English barometer for 2019 with the pooled site (built once per test session)."""
+    return (
+        shared_build(
+            tmp_path_factory, "site_en", lambda out: _build(out, "en", years=[2019], pooled=True)
+        )
+        / "reports"
+    )
 
 
 @pytest.fixture(scope="session")
