@@ -289,3 +289,43 @@ def test_weights_with_a_merged_region_meet_the_merged_margin(weighted_years, reg
     t = w.targets
     assert (abs(t["achieved"] / t["target"] - 1) < 1e-10).all(), t
     assert any("+" in level for level in t.loc[t["margin"] == "region", "level"])
+
+
+def test_a_named_region_merges_with_its_neighbour():
+    counts = pd.Series(
+        {"Østlandet": 33, "Sørlandet": 7, "Vestlandet": 28, "Trøndelag": 11, "Nord-Norge": 5}
+    )
+    assert weights.region_cells(counts) == {r: r for r in counts.index}
+    cells = weights.region_cells(counts, ("Nord-Norge",))
+    assert cells["Nord-Norge"] == cells["Trøndelag"] == "Nord-Norge+Trøndelag"
+    assert cells["Sørlandet"] == "Sørlandet"
+
+
+def test_a_raking_factor_out_of_bounds_merges_its_region(weighted_years, reg, monkeypatch):
+    """2019 with 5 of its 21 respondents in Nord-Norge: raked to the five regions, one of them
+    would count 4.4 times its base weight. Its region is merged with Trøndelag instead, every
+    factor is within the bounds, every margin is met and the variance design re-rakes to the
+    same weights."""
+    d = weighted_years[2019].data
+    keep = d[d["region"] != "Nord-Norge"].index.union(d[d["region"] == "Nord-Norge"].index[:5])
+    thin = d.loc[keep].drop(columns=["N_h", "w_base", "w"])
+    th = config.SizeThresholds()
+    w = weights.weight_year(thin, reg.year(2019), th)
+    g = w.data["w"] / w.data["w_base"]
+    assert g.between(*weights.G_BOUNDS).all(), (g.min(), g.max())
+    assert w.summary["regions_merged_for_factors"] == ["Nord-Norge"]
+    assert "outside 0.25-4.0 merged with a neighbour: Nord-Norge+Trøndelag" in w.method
+    t = w.targets
+    assert (abs(t["achieved"] / t["target"] - 1) < 1e-10).all(), t
+    weights.design(w.data, ["etterutdanning_ikt"])  # raises unless it re-rakes to w
+    monkeypatch.setattr(weights, "G_BOUNDS", (0.0, np.inf))  # unbounded: the factor it avoided
+    free = weights.weight_year(thin, reg.year(2019), th)
+    assert (free.data["w"] / free.data["w_base"]).max() > 4 and not free.summary[
+        "region_cells_merged"
+    ]
+    monkeypatch.setattr(weights, "G_BOUNDS", (0.9, 1.1))  # bounds no raking can meet
+    with pytest.raises(
+        ValueError,
+        match=r"outside 0.9-1.1 in 2019 even with the regions in one cell: kommunenr \d{4}",
+    ):
+        weights.weight_year(thin, reg.year(2019), th)

@@ -43,8 +43,9 @@ def test_modules_stay_small():
     # merged with a neighbour: 5,521; provenance without build-machine paths: 5,546; a design
     # error that names the row: 5,552; issue 11's top-level pages (glossary, provenance), the
     # navigation between them, decimals that keep a bound off zero, text columns in tables: 5,611;
-    # the trends grid shared by the landing page and the trends page: 5,622.
-    assert sum(sizes.values()) <= 5622, sum(sizes.values())
+    # the trends grid shared by the landing page and the trends page: 5,622; raking factors
+    # bounded, the region of an extreme one merged (weights.G_BOUNDS): 5,656.
+    assert sum(sizes.values()) <= 5656, sum(sizes.values())
 
 
 def test_importing_the_library_has_no_side_effects():

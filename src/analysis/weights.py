@@ -35,6 +35,11 @@ REGION_NEIGHBOURS = {
 BAND_EDGES = (2_000, 10_000, 50_000)
 #: A band with fewer respondents is merged with its neighbour in the same size class.
 MIN_BAND_RESPONDENTS = 5
+#: Bounds on the raking factor g = final weight / base weight (an assumption of this project;
+#: the demo's factors were 0.46-1.72). A factor outside them means that a raking cell has too
+#: few respondents for the municipalities it stands for: that row's region is merged with a
+#: bordering region and the base weights are raked again (:func:`weight_year`).
+G_BOUNDS = (0.25, 4.0)
 RAKE_TOL = 1e-13  # svy raking convergence tolerance: every margin is met to 1e-10 (tested)
 RAKE_MAX_ITER = 1000  # not converging within this is an error (svy on_nonconvergence="error")
 
@@ -62,18 +67,20 @@ def register_margins(
     }
 
 
-def region_cells(respondents: pd.Series) -> dict[str, str]:
+def region_cells(respondents: pd.Series, merge: tuple[str, ...] = ()) -> dict[str, str]:
     """Raking cell of each region: while a cell has fewer than :data:`MIN_REGION_RESPONDENTS`
     respondents, the smallest cell (then the first by name) is merged with the bordering cell
-    that has the fewest respondents. ``respondents``: count per region. Cells are named by
-    their regions joined with '+'."""
+    that has the fewest respondents; then the cell of each region in ``merge`` (in order) is
+    merged the same way. ``respondents``: count per region. Cells are named by their regions
+    joined with '+'."""
     cells = {r: (r,) for r in respondents.index}
+    todo = list(merge)
     while len(set(cells.values())) > 1:
         counts = {c: int(sum(respondents[r] for r in c)) for c in set(cells.values())}
         small = sorted((n, c) for c, n in counts.items() if n < MIN_REGION_RESPONDENTS)
-        if not small:
+        if not small and not todo:
             break
-        cell = small[0][1]
+        cell = small[0][1] if small else cells[todo.pop(0)]
         near = {cells[b] for r in cell for b in REGION_NEIGHBOURS.get(r, ()) if b in cells}
         near.discard(cell)
         other = min(near or set(counts) - {cell}, key=lambda c: (counts[c], c))
@@ -118,6 +125,26 @@ def kish(w: np.ndarray) -> tuple[float, float]:
     return float(n_eff), float(len(w) / n_eff)
 
 
+def _rake(out: pd.DataFrame, margins: dict[str, pd.Series], use_region: bool) -> pd.Series:
+    """Base weights raked (svy) to the band margin and, with ``use_region``, the region cells."""
+    import polars as pl
+    import svy
+
+    cols = ["kommunenr", "size_class", "size_band", "region_cell", "N_h", "w_base"]
+    sample = svy.Sample(
+        pl.from_pandas(out[cols]),
+        svy.Design(stratum="size_class", wgt="w_base", pop_size="N_h"),
+    )
+    controls = {"size_band": {k: float(v) for k, v in margins["size_band"].items()}}
+    if use_region:
+        controls["region_cell"] = {k: float(v) for k, v in margins["region_cell"].items()}
+    raked = sample.weighting.rake(
+        controls=controls, wgt_name="w", tol=RAKE_TOL, max_iter=RAKE_MAX_ITER
+    )  # svy's default tol (1e-4) met the size-class margins only to about 1e-6
+    w = raked.data.select(["kommunenr", "w"]).to_pandas().set_index("kommunenr")["w"]
+    return out["kommunenr"].map(w)
+
+
 def weight_year(
     d: pd.DataFrame,
     reg_year: pd.DataFrame,
@@ -126,10 +153,9 @@ def weight_year(
     bands: bool = True,
 ) -> Weighting:
     """Base weights N_h/n_h, then raking to the register's counts by population band (finer
-    than the size classes, ``bands=False``: the size classes) and by region (svy)."""
-    import polars as pl
-    import svy
-
+    than the size classes, ``bands=False``: the size classes) and by region (svy). While a
+    raking factor falls outside :data:`G_BOUNDS`, the region of the most extreme one is merged
+    with a neighbour and the base weights are raked again."""
     out = d.copy()
     out["size_class"] = out["size_class"].astype(str)
     margins = register_margins(reg_year, thresholds)
@@ -151,45 +177,51 @@ def weight_year(
     out["N_h"] = out["size_class"].map(N_h).astype(float)
     out["w_base"] = out["size_class"].map(N_h / n_h).astype(float)
     reg_n = out["region"].value_counts().reindex(margins["region"].index, fill_value=0)
-    cells = region_cells(reg_n)
-    out["region_cell"] = out["region"].map(cells)
-    merged = sorted({c for c in cells.values() if "+" in c})
-    use_region = rake and len(set(cells.values())) > 1
     edges = band_edges(out["population"], thresholds) if bands else []
     out["size_band"] = band_labels(out["population"], edges)
     band_n = band_labels(reg_year["population"], edges).value_counts()
-    margins = {
-        "size_class": margins["size_class"],
-        "size_band": band_n.reindex(
-            sorted(band_n.index, key=lambda b: int(b.split("-")[0].rstrip("+")))
-        ),
-        "region_cell": reg_year["region"].map(cells).value_counts().sort_index(),
-    }
+    margins["size_band"] = band_n.reindex(
+        sorted(band_n.index, key=lambda b: int(b.split("-")[0].rstrip("+")))
+    )
+    extreme: list[str] = []  # regions merged because a raking factor left G_BOUNDS
+    while True:
+        cells = region_cells(reg_n, tuple(extreme))
+        out["region_cell"] = out["region"].map(cells)
+        use_region = rake and len(set(cells.values())) > 1
+        margins["region_cell"] = reg_year["region"].map(cells).value_counts().sort_index()
+        if not rake:
+            out["w"] = out["w_base"]
+            break
+        out["w"] = _rake(out, margins, use_region)
+        g = np.log(out["w"] / out["w_base"])
+        if g.between(*np.log(G_BOUNDS)).all():
+            break
+        i = int(np.argmax(g.abs().to_numpy()))
+        worst = out.iloc[i]
+        if not use_region:
+            raise ValueError(
+                f"raking factors outside {G_BOUNDS[0]}-{G_BOUNDS[1]} in {year} even with the "
+                f"regions in one cell: kommunenr {worst['kommunenr']} (population band "
+                f"{worst['size_band']}) gets {np.exp(g.iloc[i]):.3g} times its base weight. "
+                "Its band has too few respondents for the municipalities it stands for; check "
+                "the delivery"
+            )
+        extreme.append(str(worst["region"]))
+    out = out.reset_index(drop=True)
+    merged = sorted({c for c in cells.values() if "+" in c})
+    margins = {k: margins[k] for k in ("size_class", "size_band", "region_cell")}
     if rake:
-        cols = ["kommunenr", "size_class", "size_band", "region_cell", "N_h", "w_base"]
-        sample = svy.Sample(
-            pl.from_pandas(out[cols]),
-            svy.Design(stratum="size_class", wgt="w_base", pop_size="N_h"),
-        )
-        controls = {"size_band": {k: float(v) for k, v in margins["size_band"].items()}}
-        if use_region:
-            controls["region_cell"] = {k: float(v) for k, v in margins["region_cell"].items()}
-        raked = sample.weighting.rake(
-            controls=controls, wgt_name="w", tol=RAKE_TOL, max_iter=RAKE_MAX_ITER
-        )  # svy's default tol (1e-4) met the size-class margins only to about 1e-6
-        wdf = raked.data.select(["kommunenr", "w"]).to_pandas()
-        out = out.merge(wdf, on="kommunenr", how="left", validate="one_to_one")
         method = (
             f"raked to register counts by population band ({len(margins['size_band'])} bands "
             "within the size classes)" + (" and region" if use_region else "") + " (svy rake)"
         )
         if merged:
             method += (
-                f"; regions with fewer than {MIN_REGION_RESPONDENTS} respondents merged with a "
-                f"neighbour: {', '.join(merged)}"
+                f"; regions with fewer than {MIN_REGION_RESPONDENTS} respondents"
+                + (f" or a raking factor outside {G_BOUNDS[0]}-{G_BOUNDS[1]}" if extreme else "")
+                + f" merged with a neighbour: {', '.join(merged)}"
             )
     else:
-        out["w"] = out["w_base"]
         method = "post-stratified to register counts by size class"
     out["cal_size"] = year + ":" + out["size_band"]
     out["cal_region"] = year + ":" + (out["region_cell"] if use_region else "*")
@@ -221,6 +253,8 @@ def weight_year(
         "method": method,
         "raked_on_region": use_region,
         "region_cells_merged": merged,
+        "regions_merged_for_factors": extreme,
+        "factor_bounds": G_BOUNDS,
     }
     return Weighting(out, pd.DataFrame(rows), method, summary)
 
