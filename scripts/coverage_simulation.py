@@ -13,6 +13,10 @@ and the respondents, whose response rises with population within each size class
 * ``--study shares``: the pipeline's design-based shares by size class (raking-aware
   variance) are compared with the finite-population shares of that replicate: bias, the SE
   against the spread over replicates, and coverage.
+* ``--study changes``: the change from the year before (``--year`` and the year before it),
+  from two surveys of fixed finite populations whose answers persist from year to year: the
+  pipeline's panel-aware interval against the finite-population change, beside the same
+  estimate with the years treated as independent samples.
 
 Usage:
 
@@ -145,6 +149,60 @@ def _share_rows(d, pop, pop_class, seed: int, kind: str) -> list[dict]:
     return rows
 
 
+#: Changes study: the chance that a municipality gives the same answer as the year before.
+PERSISTENCE = 0.6
+
+
+def panel_populations(reg, year: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The finite populations of ``year - 1`` and ``year`` (each as :func:`finite_population`),
+    with persistent answers: a municipality keeps its answer of the year before (that of its
+    predecessor, by ``panel_id``) with probability :data:`PERSISTENCE`."""
+    from analysis import trends
+
+    before, now = finite_population(reg, year - 1), finite_population(reg, year)
+    before = before.merge(trends.panel_map(reg, year - 1, year), on="kommunenr")
+    now["panel_id"] = now["kommunenr"]
+    prev = before.drop_duplicates("panel_id").set_index("panel_id")
+    rng = np.random.default_rng([POPULATION_SEED, year, 3])
+    for item in POPULATION_ITEMS:
+        keep = (rng.uniform(size=len(now)) < PERSISTENCE) & now["panel_id"].isin(prev.index)
+        now.loc[keep, item] = prev.loc[now.loc[keep, "panel_id"], item].to_numpy()
+    return before, now
+
+
+def _respondents(pop: pd.DataFrame, year: int, seed: int) -> pd.DataFrame:
+    """One survey's respondents, drawn as in :func:`replicate_shares`."""
+    rng = np.random.default_rng([seed, year, 2])
+    v = rng.normal(size=len(pop))
+    w = np.exp(0.45 * np.log(pop["population"].to_numpy(float)) + 1.3 * v)
+    keys = rng.uniform(size=len(pop)) ** (1 / w)
+    return pop.iloc[np.sort(np.argsort(-keys)[: demo.RESPONDENTS[year]])].assign(year=year)
+
+
+def replicate_changes(reg, year: int, seed: int, th: config.SizeThresholds) -> list[dict]:
+    """Two consecutive surveys from the fixed panel populations (response drawn anew each
+    year, so large municipalities often answer in both); the pipeline's change from the year
+    before (``trends.year_over_year``: municipality as PSU, each year raked to its register)
+    against the change in the finite populations, and the same with the years treated as
+    independent samples (no shared PSU)."""
+    from analysis import trends
+
+    pops = _WORKER.setdefault(("panel", year), panel_populations(reg, year))
+    parts = []
+    for y, pop in zip((year - 1, year), pops, strict=True):
+        d = derive.add_derived(_respondents(pop.drop(columns="panel_id"), y, seed), th)
+        parts.append(weights.weight_year(d, reg.year(y), th).data)
+    d = trends.add_panel_id(pd.concat(parts, ignore_index=True), reg, year)
+    apart = d.assign(panel_id=d["year"].astype(str) + ":" + d["kommunenr"])
+    rows = []
+    for item in POPULATION_ITEMS:
+        true = pops[1][item].mean() - pops[0][item].mean()
+        for kind, data in (("panel PSU", d), ("years independent", apart)):
+            est = trends.year_over_year(data, item, [year - 1, year]).iloc[0]
+            rows.append(_row(seed, item, kind, f"{year}-{year - 1}", est, true))
+    return rows
+
+
 #: The misspecified study: (intercept target share, b_x, b_x2, b_latent) of each binary item.
 MISSPECIFIED = {
     "etterutdanning_ikt": (0.30, 0.60, 0.25, -0.45),
@@ -217,13 +275,19 @@ def _init_worker() -> None:
 
 def _replicate(task: tuple[str, int, int]) -> list[dict]:
     study, year, seed = task
-    fn = {"shares": replicate_shares, "misspecified": replicate_misspecified}.get(study, replicate)
+    fn = {
+        "shares": replicate_shares,
+        "misspecified": replicate_misspecified,
+        "changes": replicate_changes,
+    }.get(study, replicate)
     return fn(_WORKER["reg"], year, seed, _WORKER["th"])
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--study", choices=("slopes", "shares", "misspecified"), default="slopes")
+    ap.add_argument(
+        "--study", choices=("slopes", "shares", "misspecified", "changes"), default="slopes"
+    )
     ap.add_argument("--reps", type=int, default=200)
     ap.add_argument("--year", type=int, default=2019)
     ap.add_argument("--first-seed", type=int, default=1)

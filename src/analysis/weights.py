@@ -193,16 +193,16 @@ def weight_year(
             out["w"] = out["w_base"]
             break
         out["w"] = _rake(out, margins, use_region)
-        g = np.log(out["w"] / out["w_base"])
-        if g.between(*np.log(G_BOUNDS)).all():
+        g = out["w"] / out["w_base"]
+        if g.between(*G_BOUNDS).all():
             break
-        i = int(np.argmax(g.abs().to_numpy()))
+        i = int(np.argmax(np.abs(np.log(g.to_numpy()))))
         worst = out.iloc[i]
         if not use_region:
             raise ValueError(
                 f"raking factors outside {G_BOUNDS[0]}-{G_BOUNDS[1]} in {year} even with the "
                 f"regions in one cell: kommunenr {worst['kommunenr']} (population band "
-                f"{worst['size_band']}) gets {np.exp(g.iloc[i]):.3g} times its base weight. "
+                f"{worst['size_band']}) gets {g.iloc[i]:.3g} times its base weight. "
                 "Its band has too few respondents for the municipalities it stands for; check "
                 "the delivery"
             )
