@@ -121,12 +121,7 @@ def test_two_builds_from_one_checkout_at_once_keep_their_own_numbers(built, tmp_
         _, err = p.communicate(timeout=600)
         assert p.returncode == 0, err[-2000:]
     out, _ = built
-
-    def rooted(root):  # the analyst pages show the injected parameters, with their paths
-        mark = str(root).lstrip("/").encode()
-        return {k: v.replace(mark, b"<root>") for k, v in _site_snapshot(root).items()}
-
-    assert rooted(tmp_path / "a") == rooted(out)
+    assert _site_snapshot(tmp_path / "a") == _site_snapshot(out)  # no page shows its folder
     rep = tmp_path / "b" / "reports"
     assert sorted(p.name for p in rep.iterdir() if p.is_dir()) == ["2018", "ingest"]
     ingest.run_ingest(

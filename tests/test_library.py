@@ -44,8 +44,10 @@ def test_modules_stay_small():
     # error that names the row: 5,552; issue 11's top-level pages (glossary, provenance), the
     # navigation between them, decimals that keep a bound off zero, text columns in tables: 5,611;
     # the trends grid shared by the landing page and the trends page: 5,622; raking factors
-    # bounded, the region of an extreme one merged (weights.G_BOUNDS): 5,656.
-    assert sum(sizes.values()) <= 5656, sum(sizes.values())
+    # bounded, the region of an extreme one merged (weights.G_BOUNDS): 5,656; the analyst
+    # pages' injected parameters without build-machine paths: 5,692; margins the raking cannot
+    # meet merge a region too: 5,711.
+    assert sum(sizes.values()) <= 5711, sum(sizes.values())
 
 
 def test_importing_the_library_has_no_side_effects():
@@ -205,3 +207,31 @@ def test_year_grid_shows_each_year_and_a_dash_where_not_asked():
     )
     grid = tables.year_grid(levels, Lang("nb"))
     assert grid.loc["A", 2019] == "50 [40; 60]" and grid.loc["B", 2018] == "–"
+
+
+def test_analyst_pages_show_roles_for_build_machine_paths():
+    from analysis import config, render
+
+    root = config.PROJECT_ROOT
+    cell = "\n".join(
+        [
+            "# Parameters",
+            'processed_dir = "../../tmp/x/build/reports/processed"',
+            f'raw_dir = "{root / "data" / "raw"}"',
+            'codebook = "data/codebook.yml"',
+            'register_snapshot = "/srv/ssb/reference"',
+            f'output_dir = "{root / "build" / "reports" / "results" / "2019"}"',
+            'lang = "nb"',
+            "year = 2019",
+        ]
+    )
+    assert render.public_parameters(cell).splitlines() == [
+        "# Parameters",
+        'processed_dir = "<processed tables of this build: see inputs_sha256>"',
+        'raw_dir = "data/raw"',
+        'codebook = "data/codebook.yml"',
+        'register_snapshot = "<register snapshot: see inputs_sha256>"',
+        'output_dir = "<results folder of this build: see inputs_sha256>"',
+        'lang = "nb"',
+        "year = 2019",
+    ]

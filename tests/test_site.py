@@ -58,9 +58,12 @@ def test_pages_are_self_contained(site, site_en):
 def test_provenance_on_every_page(site):
     """One line in every page's footer (build time, version, commit) with a link to the
     provenance page; the full record (inputs a part is built from, parameters, packages with
-    svy) is on that page and in each part's provenance.json, with no path of the build machine."""
+    svy) is on that page and in each part's provenance.json, with no path of the build machine
+    on any page (the analyst pages show the injected parameters with roles for paths)."""
     for p in pages(site):
         text = p.read_text()
+        assert str(site.parent).lstrip("/") not in text, p
+        assert str(config.PROJECT_ROOT).lstrip("/") not in text, p
         assert 'class="provenance"' in text and "<details><summary>Inndata" not in text, p
         assert re.search(r"Bygd \d{4}-\d\d-\d\dT.*commit [0-9a-f]{12}", text), p
         href = "proveniens.html" if p.parent == site else "../proveniens.html"

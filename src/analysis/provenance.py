@@ -75,6 +75,8 @@ PATH_ROLES = {
     "processed_dir": "processed tables of this build",
     "register_snapshot": "register snapshot",
     "codebook": "codebook",
+    "raw_dir": "raw exports",
+    "output_dir": "results folder of this build",
 }
 
 
@@ -90,5 +92,7 @@ def public_params(params: dict) -> dict[str, str]:
             repo = inside.is_relative_to(root)
             if not repo or inside.is_relative_to(root / "build") or v.startswith(".."):
                 v = f"<{PATH_ROLES[k]}: see inputs_sha256>"
+            elif Path(v).is_absolute():
+                v = inside.relative_to(root).as_posix()
         out[k] = v
     return out

@@ -85,6 +85,9 @@ def render(executed: Path, out: Path, page: Page, with_code: bool = False) -> Pa
     for i, c in enumerate(nb.cells):  # papermill gives injected cells random ids
         c["id"] = f"cell-{i}"
     translate_markdown(nb, page.lang)
+    for c in nb.cells:
+        if "injected-parameters" in c.metadata.get("tags", []):
+            c.source = public_parameters(c.source)
     remove = TagRemovePreprocessor(
         remove_cell_tags=set(ANALYST_REMOVE if with_code else REVIEWER_REMOVE), enabled=True
     )
@@ -105,6 +108,35 @@ def render(executed: Path, out: Path, page: Page, with_code: bool = False) -> Pa
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(body, encoding="utf-8")
     return out
+
+
+def public_parameters(source: str) -> str:
+    """Papermill's injected parameters as an analyst page shows them: a path of the build
+    machine is replaced by its role, as in the provenance record
+    (:func:`analysis.provenance.public_params`)."""
+    import ast
+    import json
+
+    from analysis import provenance
+
+    given = {
+        n.targets[0].id: n.value.value
+        for n in ast.parse(source).body
+        if isinstance(n, ast.Assign)
+        and isinstance(n.targets[0], ast.Name)
+        and isinstance(n.value, ast.Constant)
+        and isinstance(n.value.value, str)
+    }
+    public = provenance.public_params(given)
+    lines = []
+    for line in source.splitlines():
+        name = line.split("=")[0].strip()
+        lines.append(
+            f"{name} = {json.dumps(public[name])}"
+            if public.get(name, given.get(name)) != given.get(name)
+            else line
+        )
+    return "\n".join(lines)
 
 
 def nav(lang: str, kind: str, pages: list, current: str, analyst: bool, pooled: bool) -> list[dict]:

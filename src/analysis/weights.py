@@ -36,12 +36,13 @@ BAND_EDGES = (2_000, 10_000, 50_000)
 #: A band with fewer respondents is merged with its neighbour in the same size class.
 MIN_BAND_RESPONDENTS = 5
 #: Bounds on the raking factor g = final weight / base weight (an assumption of this project;
-#: the demo's factors were 0.46-1.72). A factor outside them means that a raking cell has too
-#: few respondents for the municipalities it stands for: that row's region is merged with a
-#: bordering region and the base weights are raked again (:func:`weight_year`).
+#: the demo's factors were 0.46-1.72). A factor outside them, or margins the raking cannot meet
+#: at all, means that a raking cell has too few respondents for the municipalities it stands
+#: for: the region of the most extreme factor is merged with a bordering region and the base
+#: weights are raked again (:func:`weight_year`).
 G_BOUNDS = (0.25, 4.0)
 RAKE_TOL = 1e-13  # svy raking convergence tolerance: every margin is met to 1e-10 (tested)
-RAKE_MAX_ITER = 1000  # not converging within this is an error (svy on_nonconvergence="error")
+RAKE_MAX_ITER = 1000  # not converging within this: regions merged, else an error
 
 
 @dataclass
@@ -125,8 +126,11 @@ def kish(w: np.ndarray) -> tuple[float, float]:
     return float(n_eff), float(len(w) / n_eff)
 
 
-def _rake(out: pd.DataFrame, margins: dict[str, pd.Series], use_region: bool) -> pd.Series:
-    """Base weights raked (svy) to the band margin and, with ``use_region``, the region cells."""
+def _rake(
+    out: pd.DataFrame, margins: dict[str, pd.Series], use_region: bool
+) -> tuple[pd.Series, bool]:
+    """Base weights raked (svy) to the band margin and, with ``use_region``, the region cells;
+    whether every margin was met (to 1e-10 relative; else the last iterate)."""
     import polars as pl
     import svy
 
@@ -139,10 +143,19 @@ def _rake(out: pd.DataFrame, margins: dict[str, pd.Series], use_region: bool) ->
     if use_region:
         controls["region_cell"] = {k: float(v) for k, v in margins["region_cell"].items()}
     raked = sample.weighting.rake(
-        controls=controls, wgt_name="w", tol=RAKE_TOL, max_iter=RAKE_MAX_ITER
-    )  # svy's default tol (1e-4) met the size-class margins only to about 1e-6
+        controls=controls,
+        wgt_name="w",
+        tol=RAKE_TOL,  # svy's default (1e-4) met the size-class margins only to about 1e-6
+        max_iter=RAKE_MAX_ITER,
+        on_nonconvergence="ignore",  # margins no weights can meet: weight_year merges regions
+    )
     w = raked.data.select(["kommunenr", "w"]).to_pandas().set_index("kommunenr")["w"]
-    return out["kommunenr"].map(w)
+    w = out["kommunenr"].map(w)
+    met = all(
+        np.allclose(w.groupby(out[m]).sum().reindex(list(c)), list(c.values()), rtol=1e-10, atol=0)
+        for m, c in controls.items()
+    )
+    return w, met
 
 
 def weight_year(
@@ -192,19 +205,20 @@ def weight_year(
         if not rake:
             out["w"] = out["w_base"]
             break
-        out["w"] = _rake(out, margins, use_region)
+        out["w"], met = _rake(out, margins, use_region)
         g = out["w"] / out["w_base"]
-        if g.between(*G_BOUNDS).all():
+        if met and g.between(*G_BOUNDS).all():
             break
         i = int(np.argmax(np.abs(np.log(g.to_numpy()))))
         worst = out.iloc[i]
         if not use_region:
             raise ValueError(
-                f"raking factors outside {G_BOUNDS[0]}-{G_BOUNDS[1]} in {year} even with the "
-                f"regions in one cell: kommunenr {worst['kommunenr']} (population band "
-                f"{worst['size_band']}) gets {g.iloc[i]:.3g} times its base weight. "
-                "Its band has too few respondents for the municipalities it stands for; check "
-                "the delivery"
+                f"the raking in {year} "
+                + ("gives factors" if met else "cannot meet the margins; it ends with factors")
+                + f" outside {G_BOUNDS[0]}-{G_BOUNDS[1]} even with the regions in one cell: "
+                f"kommunenr {worst['kommunenr']} (population band {worst['size_band']}) gets "
+                f"{g.iloc[i]:.3g} times its base weight. Its band has too few respondents for "
+                "the municipalities it stands for; check the delivery"
             )
         extreme.append(str(worst["region"]))
     out = out.reset_index(drop=True)
@@ -218,7 +232,12 @@ def weight_year(
         if merged:
             method += (
                 f"; regions with fewer than {MIN_REGION_RESPONDENTS} respondents"
-                + (f" or a raking factor outside {G_BOUNDS[0]}-{G_BOUNDS[1]}" if extreme else "")
+                + (
+                    f" or margins the raking could not meet within factors {G_BOUNDS[0]}-"
+                    f"{G_BOUNDS[1]}"
+                    if extreme
+                    else ""
+                )
                 + f" merged with a neighbour: {', '.join(merged)}"
             )
     else:
