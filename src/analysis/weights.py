@@ -167,8 +167,8 @@ def weight_year(
 ) -> Weighting:
     """Base weights N_h/n_h, then raking to the register's counts by population band (finer
     than the size classes, ``bands=False``: the size classes) and by region (svy). While a
-    raking factor falls outside :data:`G_BOUNDS`, the region of the most extreme one is merged
-    with a neighbour and the base weights are raked again."""
+    raking factor falls outside :data:`G_BOUNDS` or the margins cannot be met, the region of
+    the most extreme factor is merged with a neighbour and the base weights are raked again."""
     out = d.copy()
     out["size_class"] = out["size_class"].astype(str)
     margins = register_margins(reg_year, thresholds)
@@ -212,11 +212,14 @@ def weight_year(
         i = int(np.argmax(np.abs(np.log(g.to_numpy()))))
         worst = out.iloc[i]
         if not use_region:
+            what = (
+                f"gives factors outside {G_BOUNDS[0]}-{G_BOUNDS[1]}"
+                if met
+                else "cannot meet its margins (the last iteration shown)"
+            )
             raise ValueError(
-                f"the raking in {year} "
-                + ("gives factors" if met else "cannot meet the margins; it ends with factors")
-                + f" outside {G_BOUNDS[0]}-{G_BOUNDS[1]} even with the regions in one cell: "
-                f"kommunenr {worst['kommunenr']} (population band {worst['size_band']}) gets "
+                f"the raking in {year} {what} even with the regions in one cell: kommunenr "
+                f"{worst['kommunenr']} (population band {worst['size_band']}) gets "
                 f"{g.iloc[i]:.3g} times its base weight. Its band has too few respondents for "
                 "the municipalities it stands for; check the delivery"
             )
