@@ -4,7 +4,8 @@ For each replicate seed, the demo's data-generating process draws a new survey y
 (every municipality's answers, including item non-response in the change-resistance items,
 and the respondents, whose response rises with population within each size class).
 
-* ``--study slopes``: the pipeline's weights and M1 models are fitted, and we record whether
+* ``--study slopes``: the pipeline's weights and M1 models are fitted (logistic, and the
+  survey-weighted ordered logit of success with tailored services), and we record whether
   each interval covers the replicate's true slope.
 * ``--study misspecified``: a finite population M1 does not describe (change resistance
   measured with error by the index, a squared term in log population, response rising with
@@ -86,6 +87,12 @@ def replicate(reg, year: int, seed: int, th: config.SizeThresholds) -> list[dict
             c = coefs.set_index("term")
             for term, key in TERMS.items():
                 rows.append(_row(seed, outcome, kind, term, c.loc[term], truth[outcome][key]))
+    # the ordered logit of success with tailored services (1-5), as published (models.svyolr)
+    fit = models.svyolr("suksess_tjenester ~ ln_pop_c + cri_c", d)
+    c = fit.coefs().set_index("term")
+    for term, key in TERMS.items():
+        true = truth["suksess_tjenester"][key]
+        rows.append(_row(seed, "suksess_tjenester", "design (svyolr)", term, c.loc[term], true))
     return rows
 
 
