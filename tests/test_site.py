@@ -320,7 +320,7 @@ def test_key_findings_are_the_estimates_they_cite(site, year):
                 assert any(_rounds_to(v, num) for v in pct), (num, after, text)
         # every interval in p.p. has its verdict beside it, and the verdict is the interval's
         for m in re.finditer(
-            r"\[(-?[\d,]+); (-?[\d,]+)\] p\.p\.; n = (\d+); (klart over null|klart under null|kan ikke skilles fra null)",
+            r"\[(-?[\d,]+);\s(-?[\d,]+)\]\sp\.p\.; n = (\d+); (klart over null|klart under null|kan ikke skilles fra null)",
             text,
         ):
             lo, hi, n, said = m.groups()

@@ -110,12 +110,12 @@ class Lang:
             or any(isinstance(v, float) and math.isnan(v) for v in (lo, hi))
         ):
             return MISSING
-        sep = self(N_("; "))
+        sep = self(N_("; ")).replace(" ", "\xa0")  # an interval never breaks across lines
         if unit == "pct":
             return f"[{self.pct(lo, decimals)}{sep}{self.pct(hi, decimals)}]"
         if unit == "pp":
             inner = f"[{self.num(100 * lo, decimals)}{sep}{self.num(100 * hi, decimals)}]"
-            return self(N_("{value} p.p."), value=inner)
+            return self(N_("{value} p.p."), value=inner).replace("] ", "]\xa0")
         return f"[{self.num(lo, decimals)}{sep}{self.num(hi, decimals)}]"
 
     def join(self, items: list[str]) -> str:
