@@ -27,7 +27,7 @@ help: ## Show this help
 	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[1m%-16s\033[0m %s\n", $$1, $$2}'
 	@echo "  Variables: RAW_DIR CODEBOOK REPORTS_DIR PROCESSED_DIR REGISTER_SNAPSHOT MEDIUM LARGE LANG_REPORT YEARS JOBS"
 
-# --compile-bytecode: where PYTHONDONTWRITEBYTECODE is set (as on this project's CI machine),
+# --compile-bytecode: where PYTHONDONTWRITEBYTECODE is set (as on the development machine),
 # Python never caches bytecode, and every kernel recompiled pandas, scipy and statsmodels
 # (measured: a cold demo build took 172 s without the .pyc files, 88 s with them).
 $(STAMP): requirements.lock pyproject.toml
