@@ -100,7 +100,8 @@ def _build(out, lang, years=None, pooled=None):
 def shared_build(tmp_path_factory, name: str, make) -> Path:
     """``make(out)`` once per test session, shared by every pytest-xdist worker: the first
     worker to ask builds into a folder beside the workers' own, under a file lock; the others
-    wait for it and reuse it. Tests read a shared build and never write into it (copy it)."""
+    wait for it and reuse it. Tests never change a shared build's reports, processed tables or
+    working files (a test that would, copies them); only screenshots are written beside them."""
     from filelock import FileLock
 
     base = tmp_path_factory.getbasetemp()

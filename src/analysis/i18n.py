@@ -110,13 +110,18 @@ class Lang:
             or any(isinstance(v, float) and math.isnan(v) for v in (lo, hi))
         ):
             return MISSING
-        sep = self(N_("; ")).replace(" ", "\xa0")  # an interval never breaks across lines
         if unit == "pct":
-            return f"[{self.pct(lo, decimals)}{sep}{self.pct(hi, decimals)}]"
+            return self.bracket(self.pct(lo, decimals), self.pct(hi, decimals))
         if unit == "pp":
-            inner = f"[{self.num(100 * lo, decimals)}{sep}{self.num(100 * hi, decimals)}]"
+            inner = self.bracket(self.num(100 * lo, decimals), self.num(100 * hi, decimals))
             return self(N_("{value} p.p."), value=inner).replace("] ", "]\xa0")
-        return f"[{self.num(lo, decimals)}{sep}{self.num(hi, decimals)}]"
+        return self.bracket(self.num(lo, decimals), self.num(hi, decimals))
+
+    def bracket(self, lo: str, hi: str) -> str:
+        """Two formatted bounds as '[lo; hi]' (nb) or '[lo, hi]' (en), joined by a no-break
+        space: an interval never breaks across lines."""
+        sep = self(N_("; ")).replace(" ", "\xa0")
+        return f"[{lo}{sep}{hi}]"
 
     def join(self, items: list[str]) -> str:
         """'a, b og c' (nb) or 'a, b and c' (en)."""

@@ -127,8 +127,7 @@ def interval(lo: float, hi: float, scale: str, _: Lang, se: float | None = None)
     """'[lo; hi]' in the same unit and precision as :func:`value` (no unit sign: the header has it)."""
     if lo is None or hi is None or pd.isna(lo) or pd.isna(hi):
         return SUPPRESSED
-    sep = _("; ").replace(" ", "\xa0")  # as Lang.ci: an interval never breaks across lines
-    return f"[{value(lo, scale, _, se)}{sep}{value(hi, scale, _, se)}]"
+    return _.bracket(value(lo, scale, _, se), value(hi, scale, _, se))
 
 
 @lru_cache(maxsize=1)
