@@ -630,7 +630,7 @@ def _would_run(site, changed: str) -> set[tuple[str, str]]:
     )  # fmt: skip
     r = subprocess.run([*cmd, "-n", "-W", changed], capture_output=True, text=True, check=True)
     steps = re.findall(
-        r"analysis\.steps .*? (page|ingest)(?: --site (\S+) --notebook (\S+))?", r.stdout
+        r"--kind step -- .*? (page|ingest)(?: --site (\S+) --notebook (\S+))?", r.stdout
     )
     return {("ingest", "01_ingest") if s == "ingest" else (site_, nb) for s, site_, nb in steps}
 

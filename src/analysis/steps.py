@@ -25,14 +25,12 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import time
-import uuid
-from functools import lru_cache
 from pathlib import Path
 
 from analysis import __version__, config, graph, i18n
 from analysis.i18n import N_
+from analysis.warm import kernel_manager
 
 # papermill and nbconvert import jsonschema (through nbformat), whose optional IRI format
 # checker builds a grammar for about 2 s in every step; no notebook schema uses it (as in
@@ -65,20 +63,6 @@ KERNEL_ARGS = ["--IPKernelApp.log_level=CRITICAL"]
 
 class BuildError(RuntimeError):
     """A build step failed; the message names the notebook, the cell and what to do."""
-
-
-@lru_cache(maxsize=1)
-def kernel_manager() -> type:
-    """Kernels talk over local IPC sockets instead of TCP: no ports to clash between parallel
-    steps, and no "running over TCP without encryption" warning from every kernel."""
-    from jupyter_client.manager import AsyncKernelManager
-
-    class IPCKernelManager(AsyncKernelManager):
-        def __init__(self, **kw) -> None:  # a socket path of its own for every kernel
-            ip = os.path.join(tempfile.gettempdir(), f"kb-kernel-{uuid.uuid4().hex[:16]}")
-            super().__init__(**{"transport": "ipc", "ip": ip, **kw})
-
-    return IPCKernelManager
 
 
 def run_notebook(

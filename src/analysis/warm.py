@@ -1,0 +1,245 @@
+"""The warm server of a build: steps and kernels forked from one process that has imported them.
+
+Every page of a build used to start two interpreters, a step (``analysis.steps``, Papermill,
+nbconvert) and a kernel (IPython, pandas, statsmodels, seaborn), and each paid for its imports
+(about 1 s and 2 s). This server imports all of that once, without running any of it, and
+forks a process for each request of ``warm_client.py``: the child takes the client's standard
+streams (passed over the socket), working folder and environment, and runs the step or the
+kernel as a fresh interpreter would. Nothing runs in the server itself, so no state passes from
+one page to another: each child starts from the same freshly imported modules.
+
+* The first step of a build that finds no server starts one (``warm_client.start_server``) and
+  runs itself in a fresh interpreter; the steps after it are forked.
+* The server refuses requests (and exits) once a library module changed on disk after it
+  imported it, and exits after ``IDLE`` seconds without a running child.
+* One supervisor process per request relays the client's signals to the child and reports its
+  exit status; when the client goes away, the supervisor kills the child.
+"""
+
+from __future__ import annotations
+
+import atexit
+import gc
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import tempfile
+import time
+import traceback
+import uuid
+from functools import lru_cache
+from pathlib import Path
+
+IDLE = 5.0
+INLINE = "module://matplotlib_inline.backend_inline"
+#: What steps and kernels import, also lazily (measured with py-spy on a build: pandera
+#: alone took 0.2 s in every page).
+PRELOAD = [
+    *("numpy", "pandas", "pandas.io.formats.style", "polars", "scipy.stats", "patsy"),
+    *("statsmodels.api", "statsmodels.formula.api", "statsmodels.stats.multitest"),
+    *("statsmodels.miscmodels.ordinal_model", "svy", "pandera.pandas", "pandera.errors"),
+    *("matplotlib.pyplot", "matplotlib.backends.backend_agg", "seaborn", "seaborn.objects"),
+    *("babel.dates", "babel.lists", "babel.messages.pofile", "openpyxl", "psutil", "sqlite3"),
+    *("ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger", "IPython.display"),
+    *("IPython.core.oinspect", "IPython.lib.lexers", "papermill", "nbconvert", "bleach"),
+    # by name, so that build.mk's page dependencies (graph.module_deps) do not count them
+    *(f"analysis.{m}" for m in ("codebook", "ingest", "load", "models", "plots", "processed")),
+    *(f"analysis.{m}" for m in ("published", "register", "results", "steps", "tables", "trends")),
+    *(f"analysis.{m}" for m in ("derive", "estimates", "weights", "render", "publish", "graph")),
+]
+
+
+@lru_cache(maxsize=1)
+def kernel_manager() -> type:
+    """Kernels talk over local IPC sockets instead of TCP: no ports to clash between parallel
+    steps, and no "running over TCP without encryption" warning from every kernel."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class IPCKernelManager(AsyncKernelManager):
+        def __init__(self, **kw) -> None:  # a socket path of its own for every kernel
+            ip = os.path.join(tempfile.gettempdir(), f"kb-kernel-{uuid.uuid4().hex[:16]}")
+            super().__init__(**{"transport": "ipc", "ip": ip, **kw})
+
+        def format_kernel_cmd(self, extra_arguments=None) -> list[str]:
+            """Forked from the build's warm server when there is one (analysis.warm)."""
+            cmd = super().format_kernel_cmd(extra_arguments)
+            sock = os.environ.get("KB_WARM_SOCKET", "")
+            args = [a for a in cmd[1:] if not a.startswith("-X")]  # interpreter options
+            if not os.path.exists(sock) or args[:2] != ["-m", "ipykernel_launcher"]:
+                return cmd
+            client = str(Path(__file__).with_name("warm_client.py"))
+            return [cmd[0], "-S", client, "--socket", sock, "--kind", "kernel", "--", *args]
+
+    return IPCKernelManager
+
+
+def preload() -> None:
+    """Import what steps and kernels import, and run none of it. matplotlib's backend is left
+    unresolved (the kernel's inline backend hooks into IPython when it is first resolved)."""
+    os.environ.setdefault("MPLBACKEND", INLINE)  # what ipykernel sets before any cell runs
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # as jupyter_client does
+    sys.modules.setdefault("rfc3987_syntax", None)  # as analysis.steps
+    import importlib
+
+    for name in PRELOAD:
+        importlib.import_module(name)
+
+    assert "matplotlib_inline.backend_inline" not in sys.modules, "backend resolved in server"
+    gc.freeze()  # the children's collections skip what the server made (and share its pages)
+
+
+def fingerprint() -> list[tuple[str, int, int]]:
+    """Path, modification time and size of every imported module of the library."""
+    root = Path(__file__).parent
+    files = sorted(
+        f
+        for m in list(sys.modules.values())
+        if (f := getattr(m, "__file__", None)) and Path(f).parent == root
+    )
+    return [(f, (s := os.stat(f)).st_mtime_ns, s.st_size) for f in files]
+
+
+def run(kind: str, args: list[str]) -> int:
+    """In the forked child: the step ``python -m analysis.steps ARGS`` or the kernel
+    ``python -m ipykernel_launcher ARGS``; its exit status."""
+    atexit._clear()  # the server's exit handlers are not the child's
+    try:
+        if kind == "step":
+            from analysis import steps
+
+            sys.argv = [steps.__file__, *args]
+            return steps.main(args)
+        if args[:2] != ["-m", "ipykernel_launcher"]:
+            raise ValueError(f"not a kernel command: {args}")
+        from ipykernel import kernelapp
+
+        sys.argv = [kernelapp.__file__, *args[2:]]
+        sys.path.insert(0, os.getcwd())  # as `python -m` does
+        kernelapp.IPKernelApp.launch_instance(argv=args[2:])
+        return 0
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except KeyboardInterrupt:
+        return -signal.SIGINT
+    except BaseException:
+        traceback.print_exc()
+        return 1
+    finally:
+        atexit._run_exitfuncs()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+
+
+def child(request: dict, fds: list[int]) -> None:
+    """The forked child: the client's streams, folder and environment, then the command."""
+    for i, fd in enumerate(fds):
+        os.dup2(fd, i)
+        os.close(fd)
+    for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGCHLD):
+        signal.signal(s, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    code = run(request["kind"], request["args"])
+    if code < 0:  # die of the signal, as a fresh interpreter would
+        signal.signal(-code, signal.SIG_DFL)
+        os.kill(os.getpid(), -code)
+    os._exit(code & 0xFF)
+
+
+def supervise(conn: socket.socket) -> None:
+    """One request: fork the child, relay the client's signals, report the exit status."""
+    data, fds, _flags, _addr = socket.recv_fds(conn, 1 << 22, 3)
+    while not data.endswith(b"\n"):
+        more = conn.recv(1 << 22)
+        if not more:
+            os._exit(1)
+        data += more
+    request, t0 = json.loads(data), time.monotonic()
+    pid = os.fork()
+    if pid == 0:
+        conn.close()
+        child(request, fds)
+    for fd in fds:
+        os.close(fd)
+    conn.sendall(f"pid {pid}\n".encode())
+    exited = [os.pidfd_open(pid)] if hasattr(os, "pidfd_open") else []  # readable at its exit
+    buf = b""
+    while True:
+        ready, _, _ = select.select([conn, *exited], [], [], 0.2)
+        if conn in ready:
+            more = conn.recv(4096)
+            if not more:  # the client is gone
+                os.kill(pid, signal.SIGKILL)
+            buf += more
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                if line.startswith(b"sig "):
+                    try:
+                        os.kill(pid, int(line.split()[1]))
+                    except ProcessLookupError:
+                        pass
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            code = os.waitstatus_to_exitcode(status)
+            what = " ".join(a for a in request["args"] if not a.startswith("/"))[-160:]
+            print(f"{request['kind']} {what}: {code} in {time.monotonic() - t0:.1f} s", flush=True)
+            try:
+                conn.sendall(f"exit {code}\n".encode())
+            except OSError:
+                pass
+            os._exit(0)
+
+
+def serve(path: str, lock_fd: int) -> None:
+    """Import, listen on ``path``, fork a supervisor per request; exit when idle or stale.
+    ``lock_fd`` holds the lock that keeps a second server from starting (not given to children)."""
+    t0 = time.monotonic()
+    preload()
+    known = fingerprint()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    tmp = f"{path}.{os.getpid()}"
+    listener.bind(tmp)
+    listener.listen(64)
+    os.replace(tmp, path)
+    print(f"warm server ready in {time.monotonic() - t0:.1f} s", flush=True)
+    children: set[int] = set()
+    last = time.monotonic()
+    try:
+        while True:
+            ready, _, _ = select.select([listener], [], [], 0.5)
+            while children:
+                done, _status = os.waitpid(-1, os.WNOHANG)
+                if not done:
+                    break
+                children.discard(done)
+                last = time.monotonic()
+            if ready:
+                conn, _addr = listener.accept()
+                if fingerprint() != known:
+                    conn.sendall(b"stale\n")  # the client runs cold; a new server starts
+                    conn.close()
+                    break
+                pid = os.fork()
+                if pid == 0:
+                    listener.close()
+                    os.close(lock_fd)
+                    supervise(conn)
+                children.add(pid)
+                conn.close()
+                last = time.monotonic()
+            elif not children and time.monotonic() - last > IDLE:
+                break
+    finally:
+        Path(path).unlink(missing_ok=True)  # no other server can start while we hold the lock
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1], int(sys.argv[2]))

@@ -1,0 +1,123 @@
+"""Run a build step or a kernel in a process forked from the build's warm server.
+
+``python -S warm_client.py --build-dir B --kind step|kernel -- ARGS`` (standard library only,
+so that it starts in milliseconds). It asks the server of build folder ``B`` (``analysis.warm``,
+which has pandas, statsmodels, seaborn, Papermill and the library imported) to fork a process
+that runs ``python -m analysis.steps ARGS`` (``step``) or the kernel command ``python ARGS``
+(``kernel``) with this process's standard streams, working folder and environment; it relays
+signals to that process and exits with its status. Without a server it runs the same command
+in a fresh interpreter; a ``step`` client then starts a server for the steps after it. Set
+``KB_WARM=0`` to run every step and kernel in a fresh interpreter.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import select
+import signal
+import socket
+import sys
+import tempfile
+
+ENV = "KB_WARM_SOCKET"
+FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
+
+
+def socket_path(build_dir: str) -> str:
+    """The server's socket for a build folder (short: a Unix socket path has ~100 bytes)."""
+    key = hashlib.sha256(os.path.realpath(build_dir).encode()).hexdigest()[:16]
+    return os.path.join(tempfile.gettempdir(), f"kb-warm-{key}.sock")
+
+
+def cold(kind: str, args: list[str]) -> None:
+    """The same command in a fresh interpreter (replaces this process)."""
+    cmd = ["-m", "analysis.steps", *args] if kind == "step" else args
+    os.execv(sys.executable, [sys.executable, *cmd])
+
+
+def start_server(sock: str, build_dir: str) -> None:
+    """Start the server for this build unless one is running or starting (a lock decides);
+    the server inherits the lock and holds it while it lives. It logs to ``warm.log``."""
+    import subprocess
+
+    os.makedirs(build_dir, exist_ok=True)
+    fd = os.open(os.path.join(build_dir, "warm.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return
+    if os.path.exists(sock):
+        os.unlink(sock)  # left by a server that was killed
+    log = os.open(os.path.join(build_dir, "warm.log"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    subprocess.Popen(
+        [sys.executable, "-m", "analysis.warm", sock, str(fd)],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+        pass_fds=(fd,),
+        start_new_session=True,
+    )
+    os.close(fd)
+    os.close(log)
+
+
+def readline(conn: socket.socket) -> str:
+    """One line from the server, read byte by byte (nothing after it is consumed)."""
+    line = b""
+    while not line.endswith(b"\n"):
+        byte = conn.recv(1)
+        if not byte:
+            break
+        line += byte
+    return line.decode()
+
+
+def relay(conn: socket.socket) -> int:
+    """Forward signals to the forked process until it exits; its exit status."""
+    parent = os.getppid()
+    for s in FORWARDED:
+        signal.signal(s, lambda n, _f: conn.sendall(f"sig {n}\n".encode()))
+    while True:
+        ready, _, _ = select.select([conn], [], [], 1.0)
+        if ready:
+            line = readline(conn).split()
+            return int(line[1]) if line[:1] == ["exit"] else 1  # else: the server side died
+        if os.getppid() != parent:  # orphaned: whoever started us is gone
+            conn.sendall(f"sig {int(signal.SIGKILL)}\n".encode())
+
+
+def main(argv: list[str]) -> None:
+    sep = argv.index("--")
+    opts, args = argv[:sep], argv[sep + 1 :]
+    kind = opts[opts.index("--kind") + 1]
+    sock = opts[opts.index("--socket") + 1] if "--socket" in opts else ""
+    sock = sock or socket_path(opts[opts.index("--build-dir") + 1])
+    if os.environ.get("KB_WARM") == "0":
+        cold(kind, args)
+    os.environ[ENV] = sock
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(sock)
+        request = {"kind": kind, "args": args, "cwd": os.getcwd(), "env": dict(os.environ)}
+        socket.send_fds(conn, [json.dumps(request).encode() + b"\n"], [0, 1, 2])
+        reply = readline(conn).split()
+    except OSError:
+        reply = []
+    if reply[:1] != ["pid"]:  # no server (yet), or it refused: its code changed
+        conn.close()
+        if kind == "step" and "--build-dir" in opts:
+            start_server(sock, opts[opts.index("--build-dir") + 1])
+        cold(kind, args)
+    status = relay(conn)
+    if status < 0:  # killed by a signal: die of the same signal
+        signal.signal(-status, signal.SIG_DFL)
+        os.kill(os.getpid(), -status)
+    sys.exit(status)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

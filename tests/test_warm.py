@@ -1,0 +1,107 @@
+"""The warm server (analysis.warm): steps and kernels forked from one process that imported
+them give the same pages as fresh interpreters, pass on exit statuses and signals, and leave
+no process behind."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import psutil
+import pytest
+from conftest import BUILD_TIME
+
+from analysis import config, steps
+from analysis.warm_client import socket_path
+
+CLIENT = Path(steps.__file__).with_name("warm_client.py")
+pytestmark = pytest.mark.slow
+
+
+def client(build_dir: Path, *args: str, kind: str = "step", **kw) -> subprocess.Popen:
+    cmd = [sys.executable, "-S", str(CLIENT), "--build-dir", str(build_dir), "--kind", kind]
+    return subprocess.Popen([*cmd, "--", *args], cwd=config.PROJECT_ROOT, **kw)
+
+
+def server_of(build_dir: Path) -> psutil.Process:
+    """Start the build folder's server (a first step does) and wait until it listens."""
+    sock = socket_path(str(build_dir))
+    assert client(build_dir, "dictionary", "--build-dir", str(build_dir)).wait() == 0
+    deadline = time.time() + 60
+    while not os.path.exists(sock):
+        assert time.time() < deadline, "the warm server did not start"
+        time.sleep(0.2)
+    return next(
+        p for p in psutil.process_iter(["cmdline"]) if sock in " ".join(p.info["cmdline"] or [])
+    )
+
+
+def wait_for_no_children(server: psutil.Process) -> None:
+    deadline = time.time() + 15
+    while server.is_running() and server.children(recursive=True):
+        assert time.time() < deadline, server.children(recursive=True)
+        time.sleep(0.2)
+
+
+def test_a_forked_step_renders_the_same_page_as_a_fresh_interpreter(site, tmp_path):
+    """One page step of the shared build, in a copy of its working folder: once in a fresh
+    interpreter (KB_WARM=0), once forked from the server; the pages are the same bytes."""
+    b = tmp_path / "build"
+    shutil.copytree(site.parent / "build" / "reports", b, symlinks=True)
+    args = ["page", "--build-dir", str(b), "--site", "2019", "--notebook", "13_methods"]
+    args += ["--page", "metode.html", "--pooled", "1", "--codebook", str(config.CODEBOOK_PATH)]
+    page = b / "site" / "2019" / "metode.html"
+    cold = client(b, *args, env={**os.environ, "KB_WARM": "0"})
+    assert cold.wait() == 0
+    first = BUILD_TIME.sub(b"", page.read_bytes())
+    page.unlink()
+    server = server_of(b)
+    warm = client(b, *args)
+    assert warm.wait() == 0
+    assert BUILD_TIME.sub(b"", page.read_bytes()) == first
+    log = (b / "warm.log").read_text()  # the server's line per request
+    assert re.search(r"^step .*page .*13_methods .*: 0 in", log, re.M), log
+    assert re.search(r"^kernel -m ipykernel_launcher .*: 0 in", log, re.M), log
+    assert server.is_running()
+
+
+def test_kernels_fork_from_the_server_with_its_imports(tmp_path, monkeypatch):
+    server = server_of(tmp_path)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import os, sys\nprint('pandas' in sys.modules)")]
+    nbformat.write(nb, tmp_path / "probe.ipynb")
+    runs = {}
+    for warm in (False, True):
+        if warm:
+            monkeypatch.setenv("KB_WARM_SOCKET", socket_path(str(tmp_path)))
+        steps.run_notebook("probe", tmp_path / f"out-{warm}.ipynb", {}, tmp_path, tmp_path)
+        out = nbformat.read(tmp_path / f"out-{warm}.ipynb", as_version=4)
+        runs[warm] = out.cells[0].outputs[0]["text"].strip()
+    assert runs == {False: "False", True: "True"}
+    wait_for_no_children(server)
+
+
+def test_exit_status_and_signals_pass_through(tmp_path):
+    server = server_of(tmp_path)
+    bad = client(tmp_path, "no-such-step", stderr=subprocess.PIPE)
+    assert bad.wait() == 2 and b"invalid choice" in bad.stderr.read()
+    # a kernel that waits for a frontend: SIGTERM to the client ends it, SIGKILL to the
+    # client makes the server's supervisor kill it; no process is left either way
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        conn = tmp_path / f"kernel-{sig}.json"
+        kernel = client(tmp_path, "-m", "ipykernel_launcher", "-f", str(conn), kind="kernel")
+        deadline = time.time() + 30
+        while not conn.exists():
+            assert time.time() < deadline and kernel.poll() is None, "the kernel did not start"
+            time.sleep(0.2)
+        assert server.children(recursive=True), "the kernel is not a child of the server"
+        kernel.send_signal(sig)
+        assert kernel.wait(timeout=30) == -sig
+        wait_for_no_children(server)
