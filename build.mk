@@ -35,7 +35,7 @@ S       := $(B)/site
 T       := $(B)/tokens
 comma   := ,
 
-STEP := $(PY) -S src/analysis/warm_client.py --build-dir $(B) --kind step -- --build-dir $(B) --codebook $(CODEBOOK) \
+STEP := $(PY) -S src/analysis/warm_client.py --kind step -- --build-dir $(B) --codebook $(CODEBOOK) \
   --register-snapshot "$(REGISTER_SNAPSHOT)" --notebooks-dir $(NOTEBOOKS_DIR) \
   --medium $(MEDIUM) --large $(LARGE) --lang $(LANG_REPORT)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -115,6 +116,32 @@ def shared_build(tmp_path_factory, name: str, make) -> Path:
             make(out)
             done.touch()
     return out
+
+
+@contextlib.contextmanager
+def warm_server(tmp: Path):
+    """Kernels started inside are forked from the checkout's warm server (analysis.warm),
+    which a first step starts; waits until it listens."""
+    import sys
+    import time
+
+    from analysis.warm_client import socket_path
+
+    sock, client = socket_path(), Path(config.PROJECT_ROOT, "src", "analysis", "warm_client.py")
+    step = [sys.executable, "-S", str(client), "--kind", "step", "--"]
+    subprocess.run([*step, "dictionary", "--build-dir", str(tmp)], check=True)
+    deadline = time.time() + 60
+    while not os.path.exists(sock) and time.time() < deadline:
+        time.sleep(0.2)
+    before = os.environ.get("KB_WARM_SOCKET")
+    os.environ["KB_WARM_SOCKET"] = sock
+    try:
+        yield sock
+    finally:
+        if before is None:
+            os.environ.pop("KB_WARM_SOCKET")
+        else:
+            os.environ["KB_WARM_SOCKET"] = before
 
 
 @pytest.fixture(scope="session")

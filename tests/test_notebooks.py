@@ -53,13 +53,15 @@ def test_notebook_is_clean_and_readable(path):
 
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory, default_processed):
-    """Every notebook run alone, in a fresh kernel, on its default parameters (01_ingest first:
-    it writes the processed tables the others read)."""
+    """Every notebook run alone, on its default parameters (01_ingest first: it writes the
+    processed tables the others read), each in its own kernel forked from the checkout's warm
+    server (tests/test_warm.py shows that a fresh interpreter gives the same pages)."""
     import papermill as pm
+    from conftest import warm_server
 
     out = tmp_path_factory.mktemp("executed")
     done = {}
-    with default_processed:
+    with default_processed, warm_server(out):
         _run_all(pm, out, done)
     return done
 

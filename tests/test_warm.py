@@ -25,15 +25,21 @@ CLIENT = Path(steps.__file__).with_name("warm_client.py")
 pytestmark = pytest.mark.slow
 
 
-def client(build_dir: Path, *args: str, kind: str = "step", **kw) -> subprocess.Popen:
-    cmd = [sys.executable, "-S", str(CLIENT), "--build-dir", str(build_dir), "--kind", kind]
-    return subprocess.Popen([*cmd, "--", *args], cwd=config.PROJECT_ROOT, **kw)
+@pytest.fixture(autouse=True)
+def private_server(tmp_path, monkeypatch):
+    """Each test has a server of its own (the builds of other workers share the checkout's)."""
+    monkeypatch.setenv("KB_WARM_KEY", str(tmp_path))
 
 
-def server_of(build_dir: Path) -> psutil.Process:
-    """Start the build folder's server (a first step does) and wait until it listens."""
-    sock = socket_path(str(build_dir))
-    assert client(build_dir, "dictionary", "--build-dir", str(build_dir)).wait() == 0
+def client(*args: str, kind: str = "step", **kw) -> subprocess.Popen:
+    cmd = [sys.executable, "-S", str(CLIENT), "--kind", kind, "--", *args]
+    return subprocess.Popen(cmd, cwd=config.PROJECT_ROOT, **kw)
+
+
+def start_server(tmp_path: Path) -> psutil.Process:
+    """Start the server (a first step does) and wait until it listens."""
+    sock = socket_path()
+    assert client("dictionary", "--build-dir", str(tmp_path)).wait() == 0
     deadline = time.time() + 60
     while not os.path.exists(sock):
         assert time.time() < deadline, "the warm server did not start"
@@ -58,29 +64,29 @@ def test_a_forked_step_renders_the_same_page_as_a_fresh_interpreter(site, tmp_pa
     args = ["page", "--build-dir", str(b), "--site", "2019", "--notebook", "13_methods"]
     args += ["--page", "metode.html", "--pooled", "1", "--codebook", str(config.CODEBOOK_PATH)]
     page = b / "site" / "2019" / "metode.html"
-    cold = client(b, *args, env={**os.environ, "KB_WARM": "0"})
+    cold = client(*args, env={**os.environ, "KB_WARM": "0"})
     assert cold.wait() == 0
     first = BUILD_TIME.sub(b"", page.read_bytes())
     page.unlink()
-    server = server_of(b)
-    warm = client(b, *args)
+    server = start_server(tmp_path)
+    warm = client(*args)
     assert warm.wait() == 0
     assert BUILD_TIME.sub(b"", page.read_bytes()) == first
-    log = (b / "warm.log").read_text()  # the server's line per request
+    log = Path(socket_path() + ".log").read_text()  # the server's line per request
     assert re.search(r"^step .*page .*13_methods .*: 0 in", log, re.M), log
     assert re.search(r"^kernel -m ipykernel_launcher .*: 0 in", log, re.M), log
     assert server.is_running()
 
 
 def test_kernels_fork_from_the_server_with_its_imports(tmp_path, monkeypatch):
-    server = server_of(tmp_path)
+    server = start_server(tmp_path)
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("import os, sys\nprint('pandas' in sys.modules)")]
     nbformat.write(nb, tmp_path / "probe.ipynb")
     runs = {}
     for warm in (False, True):
         if warm:
-            monkeypatch.setenv("KB_WARM_SOCKET", socket_path(str(tmp_path)))
+            monkeypatch.setenv("KB_WARM_SOCKET", socket_path())
         steps.run_notebook("probe", tmp_path / f"out-{warm}.ipynb", {}, tmp_path, tmp_path)
         out = nbformat.read(tmp_path / f"out-{warm}.ipynb", as_version=4)
         runs[warm] = out.cells[0].outputs[0]["text"].strip()
@@ -89,14 +95,19 @@ def test_kernels_fork_from_the_server_with_its_imports(tmp_path, monkeypatch):
 
 
 def test_exit_status_and_signals_pass_through(tmp_path):
-    server = server_of(tmp_path)
-    bad = client(tmp_path, "no-such-step", stderr=subprocess.PIPE)
+    server = start_server(tmp_path)
+    bad = client("no-such-step", stderr=subprocess.PIPE)
     assert bad.wait() == 2 and b"invalid choice" in bad.stderr.read()
+    # an environment that could change what an import does: refused, run in a fresh interpreter
+    log = Path(socket_path() + ".log")
+    before = log.read_text()
+    other = client("dictionary", "--build-dir", str(tmp_path), env={**os.environ, "TZ": "UTC-3"})
+    assert other.wait() == 0 and log.read_text() == before
     # a kernel that waits for a frontend: SIGTERM to the client ends it, SIGKILL to the
     # client makes the server's supervisor kill it; no process is left either way
     for sig in (signal.SIGTERM, signal.SIGKILL):
         conn = tmp_path / f"kernel-{sig}.json"
-        kernel = client(tmp_path, "-m", "ipykernel_launcher", "-f", str(conn), kind="kernel")
+        kernel = client("-m", "ipykernel_launcher", "-f", str(conn), kind="kernel")
         deadline = time.time() + 30
         while not conn.exists():
             assert time.time() < deadline and kernel.poll() is None, "the kernel did not start"

@@ -1,17 +1,19 @@
-"""The warm server of a build: steps and kernels forked from one process that has imported them.
+"""The warm server: build steps and kernels forked from one process that has imported them.
 
 Every page of a build used to start two interpreters, a step (``analysis.steps``, Papermill,
-nbconvert) and a kernel (IPython, pandas, statsmodels, seaborn), and each paid for its imports
-(about 1 s and 2 s). This server imports all of that once, without running any of it, and
-forks a process for each request of ``warm_client.py``: the child takes the client's standard
-streams (passed over the socket), working folder and environment, and runs the step or the
-kernel as a fresh interpreter would. Nothing runs in the server itself, so no state passes from
-one page to another: each child starts from the same freshly imported modules.
+nbconvert) and a kernel (IPython, pandas, statsmodels, seaborn, svy, pandera), and each paid
+for its imports. This server imports all of that once, without running any of it, and forks a
+process for each request of ``warm_client.py``: the child takes the client's standard streams
+(passed over the socket), working folder and environment, and runs the step or the kernel as a
+fresh interpreter would. Nothing runs in the server itself, so no state passes from one page
+to another: each child starts from the same freshly imported modules.
 
-* The first step of a build that finds no server starts one (``warm_client.start_server``) and
-  runs itself in a fresh interpreter; the steps after it are forked.
-* The server refuses requests (and exits) once a library module changed on disk after it
-  imported it, and exits after ``IDLE`` seconds without a running child.
+* The first step that finds no server starts one (``warm_client.start_server``) and runs in
+  a fresh interpreter; the steps after it are forked. One server serves the checkout (every
+  build and report folder of it); it exits after ``IDLE`` seconds without a running child.
+* It refuses a request whose environment differs from its own in a variable read at import
+  (``IMPORT_ENV``); the client then runs in a fresh interpreter. Once a library module changed
+  on disk after the server imported it, it refuses and exits, and the next step starts a new one.
 * One supervisor process per request relays the client's signals to the child and reports its
   exit status; when the client goes away, the supervisor kills the child.
 """
@@ -33,7 +35,9 @@ import uuid
 from functools import lru_cache
 from pathlib import Path
 
-IDLE = 5.0
+IDLE = 15.0
+#: Environment variables that change what an import does: a request must agree on them.
+IMPORT_ENV = ("PYTHON", "MPL", "OPENBLAS", "OMP_", "MKL_", "LC_", "LANG", "TZ", "POLARS", "PANDAS")
 INLINE = "module://matplotlib_inline.backend_inline"
 #: What steps and kernels import, also lazily (measured with py-spy on a build: pandera
 #: alone took 0.2 s in every page).
@@ -92,14 +96,19 @@ def preload() -> None:
 
 
 def fingerprint() -> list[tuple[str, int, int]]:
-    """Path, modification time and size of every imported module of the library."""
+    """Path, modification time and size of every imported module of the library, and of the
+    venv's install stamp (``make venv`` writes it after installing)."""
     root = Path(__file__).parent
     files = sorted(
         f
         for m in list(sys.modules.values())
         if (f := getattr(m, "__file__", None)) and Path(f).parent == root
-    )
+    ) + [f for f in [os.path.join(sys.prefix, ".installed")] if os.path.exists(f)]
     return [(f, (s := os.stat(f)).st_mtime_ns, s.st_size) for f in files]
+
+
+def import_env(env: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in env.items() if k.startswith(IMPORT_ENV)}
 
 
 def run(kind: str, args: list[str]) -> int:
@@ -154,8 +163,9 @@ def child(request: dict, fds: list[int]) -> None:
     os._exit(code & 0xFF)
 
 
-def supervise(conn: socket.socket) -> None:
-    """One request: fork the child, relay the client's signals, report the exit status."""
+def supervise(conn: socket.socket, env: dict[str, str]) -> None:
+    """One request: fork the child, relay the client's signals, report the exit status.
+    ``env``: the server's own environment, read at import."""
     data, fds, _flags, _addr = socket.recv_fds(conn, 1 << 22, 3)
     while not data.endswith(b"\n"):
         more = conn.recv(1 << 22)
@@ -163,6 +173,9 @@ def supervise(conn: socket.socket) -> None:
             os._exit(1)
         data += more
     request, t0 = json.loads(data), time.monotonic()
+    if import_env(request["env"]) != env:
+        conn.sendall(b"refused\n")  # the client runs in a fresh interpreter
+        os._exit(0)
     pid = os.fork()
     if pid == 0:
         conn.close()
@@ -201,7 +214,7 @@ def supervise(conn: socket.socket) -> None:
 def serve(path: str, lock_fd: int) -> None:
     """Import, listen on ``path``, fork a supervisor per request; exit when idle or stale.
     ``lock_fd`` holds the lock that keeps a second server from starting (not given to children)."""
-    t0 = time.monotonic()
+    t0, env = time.monotonic(), import_env(dict(os.environ))
     preload()
     known = fingerprint()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -231,7 +244,7 @@ def serve(path: str, lock_fd: int) -> None:
                 if pid == 0:
                     listener.close()
                     os.close(lock_fd)
-                    supervise(conn)
+                    supervise(conn, env)
                 children.add(pid)
                 conn.close()
                 last = time.monotonic()

@@ -1,13 +1,14 @@
-"""Run a build step or a kernel in a process forked from the build's warm server.
+"""Run a build step or a kernel in a process forked from the warm server of this checkout.
 
-``python -S warm_client.py --build-dir B --kind step|kernel -- ARGS`` (standard library only,
-so that it starts in milliseconds). It asks the server of build folder ``B`` (``analysis.warm``,
-which has pandas, statsmodels, seaborn, Papermill and the library imported) to fork a process
-that runs ``python -m analysis.steps ARGS`` (``step``) or the kernel command ``python ARGS``
-(``kernel``) with this process's standard streams, working folder and environment; it relays
-signals to that process and exits with its status. Without a server it runs the same command
-in a fresh interpreter; a ``step`` client then starts a server for the steps after it. Set
-``KB_WARM=0`` to run every step and kernel in a fresh interpreter.
+``python -S warm_client.py --kind step|kernel -- ARGS`` (standard library only, so that it
+starts in milliseconds). It asks the server (``analysis.warm``, which has pandas, statsmodels,
+seaborn, Papermill and the library imported) to fork a process that runs ``python -m
+analysis.steps ARGS`` (``step``) or the kernel command ``python ARGS`` (``kernel``) with this
+process's standard streams, working folder and environment; it relays signals to that process
+and exits with its status. Without a server it runs the same command in a fresh interpreter; a
+``step`` client then starts the server for the steps after it. There is one server per checkout
+and interpreter (``KB_WARM_KEY`` makes a private one); ``KB_WARM=0`` runs every step and kernel
+in a fresh interpreter.
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ ENV = "KB_WARM_SOCKET"
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 
-def socket_path(build_dir: str) -> str:
-    """The server's socket for a build folder (short: a Unix socket path has ~100 bytes)."""
-    key = hashlib.sha256(os.path.realpath(build_dir).encode()).hexdigest()[:16]
-    return os.path.join(tempfile.gettempdir(), f"kb-warm-{key}.sock")
+def socket_path() -> str:
+    """The server's socket (short: a Unix socket path has about 100 bytes); its lock and log
+    are beside it."""
+    key = f"{os.path.realpath(__file__)}\0{sys.executable}\0{os.environ.get('KB_WARM_KEY', '')}"
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return os.path.join(tempfile.gettempdir(), f"kb-warm-{digest}.sock")
 
 
 def cold(kind: str, args: list[str]) -> None:
@@ -38,13 +41,15 @@ def cold(kind: str, args: list[str]) -> None:
     os.execv(sys.executable, [sys.executable, *cmd])
 
 
-def start_server(sock: str, build_dir: str) -> None:
-    """Start the server for this build unless one is running or starting (a lock decides);
-    the server inherits the lock and holds it while it lives. It logs to ``warm.log``."""
+def start_server(sock: str) -> None:
+    """Start the server unless one is running or starting (a lock decides); the server
+    inherits the lock and holds it while it lives."""
     import subprocess
 
-    os.makedirs(build_dir, exist_ok=True)
-    fd = os.open(os.path.join(build_dir, "warm.lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fd = os.open(sock + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError:
+        return
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -52,7 +57,7 @@ def start_server(sock: str, build_dir: str) -> None:
         return
     if os.path.exists(sock):
         os.unlink(sock)  # left by a server that was killed
-    log = os.open(os.path.join(build_dir, "warm.log"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    log = os.open(sock + ".log", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     subprocess.Popen(
         [sys.executable, "-m", "analysis.warm", sock, str(fd)],
         stdin=subprocess.DEVNULL,
@@ -94,8 +99,7 @@ def main(argv: list[str]) -> None:
     sep = argv.index("--")
     opts, args = argv[:sep], argv[sep + 1 :]
     kind = opts[opts.index("--kind") + 1]
-    sock = opts[opts.index("--socket") + 1] if "--socket" in opts else ""
-    sock = sock or socket_path(opts[opts.index("--build-dir") + 1])
+    sock = opts[opts.index("--socket") + 1] if "--socket" in opts else socket_path()
     if os.environ.get("KB_WARM") == "0":
         cold(kind, args)
     os.environ[ENV] = sock
@@ -107,10 +111,10 @@ def main(argv: list[str]) -> None:
         reply = readline(conn).split()
     except OSError:
         reply = []
-    if reply[:1] != ["pid"]:  # no server (yet), or it refused: its code changed
+    if reply[:1] != ["pid"]:  # no server (yet), or it refused: its code or environment differ
         conn.close()
-        if kind == "step" and "--build-dir" in opts:
-            start_server(sock, opts[opts.index("--build-dir") + 1])
+        if kind == "step":
+            start_server(sock)
         cold(kind, args)
     status = relay(conn)
     if status < 0:  # killed by a signal: die of the same signal
