@@ -11,6 +11,8 @@
 #   02_glossary + codebook ──> site/ordliste.html (glossary, data dictionaries)
 #   03_provenance + every site's provenance.json ──> site/proveniens.html
 # `publish` runs ingest, then the rest in a second pass (`_publish`) that knows the years.
+# Each recipe runs through src/analysis/warm_client.py: forked from the checkout's warm server
+# (analysis.warm, started by the first step that finds none), or a fresh interpreter without one.
 SHELL := /bin/bash
 .SUFFIXES:
 .DELETE_ON_ERROR:

@@ -1,11 +1,14 @@
 """``make bench``: measure the build and the analysis, and write ``benchmarks/results.md``.
 
 What is measured (wall-clock seconds with ``time.perf_counter``; memory as the peak resident set
-of the processes involved, ``getrusage(RUSAGE_CHILDREN).ru_maxrss``):
+of the processes involved, ``getrusage(RUSAGE_CHILDREN).ru_maxrss``, and for the processes forked
+from the warm server as its log reports them):
 
 * the demo barometer built cold with ``make report`` (empty reports, processed and build
-  folders), then again with nothing changed (no-op: make alone decides), then after one answer
-  in the 2019 export changed (with its manifest);
+  folders) with every step and kernel in a fresh interpreter (``KB_WARM=0``), then cold as
+  ``make report`` runs by default (a warm server of the benchmark's own, ``analysis.warm``,
+  started by the build's first step), then again with nothing changed (no-op: make alone
+  decides), then after one answer in the 2019 export changed (with its manifest);
 * the floor: the code cells of the same notebooks, with the same parameters, run one after
   another in one plain Python process (no kernels, Papermill or rendering);
 * scaling of the analysis (weighted class estimates of every headline share, their class
@@ -36,12 +39,19 @@ RAW = ROOT / "data" / "raw"
 PY = sys.executable
 
 
-def _build(work: Path, raw: Path) -> tuple[float, str]:
-    """``make report`` into ``work`` (the build graph decides; no-op: make alone)."""
+#: A warm server of the benchmark's own (analysis.warm): the cold build starts it, as the
+#: first build after a checkout or a change to the library does.
+WARM_KEY = f"bench-{os.getpid()}"
+
+
+def _build(work: Path, raw: Path, warm: bool = True) -> tuple[float, str]:
+    """``make report`` into ``work`` (the build graph decides; no-op: make alone);
+    ``warm=False``: every step and kernel in a fresh interpreter (``KB_WARM=0``)."""
     cmd = ["make", "-s", "--no-print-directory", "report", f"RAW_DIR={raw}", f"PY={PY}"]
     cmd += [f"REPORTS_DIR={work / 'reports'}", f"PROCESSED_DIR={work / 'processed'}"]
+    env = {**os.environ, "KB_WARM_KEY": WARM_KEY, **({} if warm else {"KB_WARM": "0"})}
     t = time.perf_counter()
-    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    r = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env)
     dt = time.perf_counter() - t
     if r.returncode:
         sys.exit(f"build failed:\n{r.stderr}")
@@ -161,6 +171,23 @@ def _scale(processed: Path, k: int, years: int) -> dict:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+def _warm_peaks() -> str:
+    """Peak resident memory of the benchmark's warm server and of its largest child, from the
+    server's log (it logs each child's ``getrusage`` peak, and its own when it exits)."""
+    import re
+
+    env = {**os.environ, "KB_WARM_KEY": WARM_KEY}
+    code = "from analysis.warm_client import socket_path; print(socket_path())"
+    sock = subprocess.run([PY, "-c", code], env=env, capture_output=True, text=True).stdout.strip()
+    log = Path(sock + ".log")
+    deadline = time.time() + 60  # the server exits when idle and then logs its own peak
+    while "exits" not in (text := log.read_text()) and time.time() < deadline:
+        time.sleep(1)
+    server = re.findall(r"exits, peak (\d+) MB", text)
+    child = max((int(m) for m in re.findall(r"s, peak (\d+) MB", text)), default=0)
+    return f"{server[-1] if server else '?'} MB / {child} MB"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="skip the 100x and 20-year points")
@@ -169,9 +196,11 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="kb-bench-"))
     raw = work / "raw"
     shutil.copytree(RAW, raw)
-    print("cold build ...", flush=True)
+    print("cold build with fresh interpreters (KB_WARM=0) ...", flush=True)
+    fresh, _ = _build(work / "fresh", raw, warm=False)
+    peak_fresh = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"  {fresh:.1f} s; cold build ...", flush=True)
     cold, cold_built = _build(work, raw)
-    peak_build = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"  {cold:.1f} s; no-op build ...", flush=True)
     noop, noop_built = _build(work, raw)
     _change_one_answer(raw)
@@ -183,6 +212,7 @@ def main() -> int:
     points = [(1, 5), (10, 5)] + ([] if a.quick else [(100, 5), (1, 20)])
     scaling = [{"replicas": k, "years": y, **_scale(work / "processed", k, y)} for k, y in points]
     shutil.rmtree(work, ignore_errors=True)
+    peak_warm = _warm_peaks()
 
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
@@ -199,13 +229,15 @@ def main() -> int:
         "|---|---|",
         f"| cold build of the demo (5 years, pooled, ingest, index) | {cold:.1f} s |",
         f"| what the cold build built | {cold_built} |",
+        f"| the same with fresh interpreters for every step and kernel (`KB_WARM=0`) | {fresh:.1f} s |",
         f"| no-op build (`make report`, nothing changed) | {noop:.2f} s |",
         f"| what the no-op build redid | {noop_built or 'nothing'} |",
         f"| rebuild after one 2019 answer changed | {rebuild:.1f} s ({rebuild / cold:.0%} of cold) |",
         f"| what the rebuild redid | {rebuilt or 'nothing'} |",
         f"| floor: the same notebooks' code in one Python process | {floor:.1f} s |",
         f"| cold build / floor | {cold / floor:.2f} |",
-        f"| peak memory of one build process or kernel | {peak_build:.0f} MB |",
+        f"| peak memory of one build process or kernel, fresh interpreters | {peak_fresh:.0f} MB |",
+        f"| peak memory of the warm server / of one process forked from it | {peak_warm} |",
         "",
         "## Scaling of the analysis (weighted estimates, differences, M1 per outcome and year)",
         "",

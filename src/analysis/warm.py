@@ -24,6 +24,7 @@ import atexit
 import gc
 import json
 import os
+import resource
 import select
 import signal
 import socket
@@ -199,11 +200,13 @@ def supervise(conn: socket.socket, env: dict[str, str]) -> None:
                         os.kill(pid, int(line.split()[1]))
                     except ProcessLookupError:
                         pass
-        done, status = os.waitpid(pid, os.WNOHANG)
+        done, status, usage = os.wait4(pid, os.WNOHANG)
         if done:
             code = os.waitstatus_to_exitcode(status)
             what = " ".join(a for a in request["args"] if not a.startswith("/"))[-160:]
-            print(f"{request['kind']} {what}: {code} in {time.monotonic() - t0:.1f} s", flush=True)
+            peak = f"peak {usage.ru_maxrss / 1024:.0f} MB"  # read by benchmarks/bench.py
+            print(f"{request['kind']} {what}: {code} in {time.monotonic() - t0:.1f} s, {peak}")
+            sys.stdout.flush()
             try:
                 conn.sendall(f"exit {code}\n".encode())
             except OSError:
@@ -252,6 +255,8 @@ def serve(path: str, lock_fd: int) -> None:
                 break
     finally:
         Path(path).unlink(missing_ok=True)  # no other server can start while we hold the lock
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"warm server exits, peak {peak:.0f} MB", flush=True)
 
 
 if __name__ == "__main__":
