@@ -48,7 +48,8 @@ def test_modules_stay_small():
     # pages' injected parameters without build-machine paths: 5,692; margins the raking cannot
     # meet merge a region too: 5,714; intervals with no-break spaces, one bracket for
     # Lang.ci and tables.interval (Lang.bracket): 5,719; the warm server that forks steps and
-    # kernels from one process with their imports done (warm.py, warm_client.py) with its per-process memory in its log: 6,093.
+    # kernels from one process with their imports done (warm.py, warm_client.py), with each
+    # process's peak memory in its log: 6,093.
     assert sum(sizes.values()) <= 6093, sum(sizes.values())
 
 
