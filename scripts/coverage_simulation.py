@@ -87,12 +87,48 @@ def replicate(reg, year: int, seed: int, th: config.SizeThresholds) -> list[dict
             c = coefs.set_index("term")
             for term, key in TERMS.items():
                 rows.append(_row(seed, outcome, kind, term, c.loc[term], truth[outcome][key]))
+    rows += _jackknife_slopes(d, seed, truth)
     # the ordered logit of success with tailored services (1-5), as published (models.svyolr)
     fit = models.svyolr("suksess_tjenester ~ ln_pop_c + cri_c", d)
     c = fit.coefs().set_index("term")
     for term, key in TERMS.items():
         true = truth["suksess_tjenester"][key]
         rows.append(_row(seed, "suksess_tjenester", "design (svyolr)", term, c.loc[term], true))
+    return rows
+
+
+def _jackknife_slopes(d: pd.DataFrame, seed: int, truth: dict) -> list[dict]:
+    """The M1 slopes with re-raked JKn replicate variance (no FPC, as the models' design): the
+    weighted logit refitted with each replicate's weights (statsmodels GLM); t interval on the
+    residual design df of the published fits (n - H + 1 - parameters)."""
+    import statsmodels.api as sm
+    from scipy import stats
+
+    d = d.reset_index(drop=True)
+    reps, scales, unmet = weights.jackknife(d, fpc=False)
+    rows = []
+    for outcome in OUTCOMES:
+        m = d[[outcome, "ln_pop_c", "cri_c"]].notna().all(axis=1).to_numpy()
+        x = sm.add_constant(d.loc[m, ["ln_pop_c", "cri_c"]].to_numpy(float))
+        y = d.loc[m, outcome].to_numpy(float)
+
+        def fit(w, start=None, x=x, y=y):
+            glm = sm.GLM(y, x, family=sm.families.Binomial(), freq_weights=w)
+            return glm.fit(start_params=start, tol=1e-12).params
+
+        b = fit(d.loc[m, "w"].to_numpy())
+        reps_b = np.array([fit(r[m], b) for r in reps])
+        se = np.sqrt(scales @ (reps_b - b) ** 2)
+        t = stats.t.ppf(0.975, int(m.sum()) - d["size_class"].nunique() + 1 - x.shape[1])
+        for j, (term, key) in enumerate(TERMS.items(), start=1):
+            r = {
+                "estimate": b[j],
+                "se": se[j],
+                "ci_low": b[j] - t * se[j],
+                "ci_high": b[j] + t * se[j],
+            }
+            row = _row(seed, outcome, "design, re-raked JKn", term, r, truth[outcome][key])
+            rows.append({**row, "unmet_replicates": unmet})
     return rows
 
 
@@ -143,6 +179,35 @@ def replicate_shares(reg, year: int, seed: int, th: config.SizeThresholds) -> li
     for kind, bands in (("raked: size class", False), ("raked: bands", True)):
         w = weights.weight_year(d, reg.year(year), th, bands=bands).data
         rows += _share_rows(w, pop, pop_class, seed, kind)
+    rows += _jackknife_rows(w, pop, pop_class, seed, "raked: bands, re-raked JKn")
+    return rows
+
+
+def _jackknife_rows(d, pop, pop_class, seed: int, kind: str) -> list[dict]:
+    """The same shares with re-raked JKn replicate variance (weights.jackknife) and a logit
+    interval on t with n - H degrees of freedom (exact Clopper-Pearson at 0 or 100 %), as the
+    Taylor rows."""
+    from scipy import special, stats
+
+    d = d.reset_index(drop=True)
+    reps, scales, unmet = weights.jackknife(d)
+    t = stats.t.ppf(0.975, len(d) - d["size_class"].nunique())
+    rows = []
+    for outcome in POPULATION_ITEMS:
+        true = {"all": pop[outcome].mean(), **pop[outcome].groupby(pop_class).mean().to_dict()}
+        for r in estimates.jackknife_shares(d, outcome, reps, scales).to_dict("records"):
+            est, n = r["estimate"], r["n"]
+            if 0 < est < 1:
+                half = t * r["se"] / (est * (1 - est))
+                r["ci_low"], r["ci_high"] = special.expit(
+                    special.logit(est) + np.array([-half, half])
+                )
+            else:  # at 0 % or 100 %: the exact interval the published shares use
+                k = round(est * n)
+                r["ci_low"] = 0.0 if k == 0 else stats.beta.ppf(0.025, k, n - k + 1)
+                r["ci_high"] = 1.0 if k == n else stats.beta.ppf(0.975, k + 1, n - k)
+            row = _row(seed, outcome, kind, r["group"], r, true[r["group"]])
+            rows.append({**row, "unmet_replicates": unmet})
     return rows
 
 
@@ -319,6 +384,9 @@ def main() -> None:
         err = df["estimate"] - df["true"]
         spread = err.groupby([df["outcome"], df["kind"], df["term"]]).std()
         summary["se_ratio"] = (g["se"].mean() / spread).to_numpy()
+    if "unmet_replicates" in df:  # jackknife replicates whose raking kept its last iterate
+        unmet = g["unmet_replicates"].agg(lambda s: int((s > 0).sum()))
+        summary["surveys_unmet"] = unmet.to_numpy()
     print(summary.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     print(f"{a.reps} replicates in {time.time() - t0:.0f} s on {a.jobs} worker(s)")
     out = config.BUILD_DIR / f"coverage_{a.study}_{a.year}.json"

@@ -49,8 +49,9 @@ def test_modules_stay_small():
     # meet merge a region too: 5,714; intervals with no-break spaces, one bracket for
     # Lang.ci and tables.interval (Lang.bracket): 5,719; the warm server that forks steps and
     # kernels from one process with their imports done (warm.py, warm_client.py), with each
-    # process's peak memory in its log: 6,093.
-    assert sum(sizes.values()) <= 6093, sum(sizes.values())
+    # process's peak memory in its log: 6,093; its socket for this user only, and re-raked
+    # jackknife replicates (weights.jackknife, estimates.jackknife_shares): 6,134.
+    assert sum(sizes.values()) <= 6134, sum(sizes.values())
 
 
 def test_importing_the_library_has_no_side_effects():

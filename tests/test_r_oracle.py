@@ -55,6 +55,21 @@ def test_shares_ses_and_logit_intervals_agree_with_r(case):
     assert compared == 16
 
 
+def test_reraked_jackknife_agrees_with_r(case):
+    """weights.jackknife against R's rake() on the JKn replicate design (as.svrepdesign): the
+    replicate SEs of the shares, for all municipalities and by size class."""
+    from analysis import weights
+
+    d, var, r, _ = case
+    reps, scales, unmet = weights.jackknife(d)
+    py = estimates.jackknife_shares(d, var, reps, scales).set_index("group")
+    taylor = estimates.by_size_class(d, var, share=True).set_index("group")
+    for group in ("all", *config.SIZE_CLASSES):
+        assert py.loc[group, "se"] == pytest.approx(r[f"jk.{group}.se"], rel=1e-6), group
+        assert py.loc[group, "estimate"] == pytest.approx(taylor.loc[group, "estimate"], rel=1e-12)
+    assert (reps >= 0).all() and len(scales) == len(d) == reps.shape[1] and unmet == 0
+
+
 def test_survey_weighted_logistic_regression_agrees_with_r(case):
     d, var, r, _ = case
     fit = models.svyglm(f"{var} ~ ln_pop_c + cri_c", d, "binomial").coefs().set_index("term")

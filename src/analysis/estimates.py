@@ -56,6 +56,20 @@ def sample(df: pd.DataFrame, cols: list[str], weighted: bool = True):
     return svy.Sample(pl.from_pandas(data))
 
 
+def jackknife_shares(df: pd.DataFrame, var: str, reps: np.ndarray, scales: np.ndarray):
+    """Shares (or means) of ``var`` for all and by size class with the variance of re-raked
+    JKn replicates (:func:`weights.jackknife` of the same rows): group, estimate, se, n."""
+    y, w = df[var].to_numpy(float), df["w"].to_numpy()
+    rows = []
+    for group in ["all", *sorted(df["size_class"].astype(str).unique())]:
+        m = ~np.isnan(y) & ((df["size_class"].astype(str) == group).to_numpy() | (group == "all"))
+        est = np.average(y[m], weights=w[m])
+        rep = (reps[:, m] @ y[m]) / reps[:, m].sum(axis=1)
+        se = float(np.sqrt(np.sum(scales * (rep - est) ** 2)))
+        rows.append({"group": group, "estimate": est, "se": se, "n": int(m.sum())})
+    return pd.DataFrame(rows)
+
+
 def _share_rows(s, var: str, by: str | None) -> pd.DataFrame:
     """Share of 1s (svy prop, logit CI); at 0 % or 100 % an exact Clopper-Pearson interval."""
     from scipy import stats

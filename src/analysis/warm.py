@@ -222,7 +222,9 @@ def serve(path: str, lock_fd: int) -> None:
     known = fingerprint()
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     tmp = f"{path}.{os.getpid()}"
+    old_umask = os.umask(0o077)  # only this user may connect: a request runs any step
     listener.bind(tmp)
+    os.umask(old_umask)
     listener.listen(64)
     os.replace(tmp, path)
     print(f"warm server ready in {time.monotonic() - t0:.1f} s", flush=True)

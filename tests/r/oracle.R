@@ -109,6 +109,14 @@ for (h in sort(unique(d$size_class))) {
   cih <- svyciprop(~y, dh, method = "logit")
   put(paste0(h, ".ci_low"), attr(cih, "ci")[1]); put(paste0(h, ".ci_high"), attr(cih, "ci")[2])
 }
+# Re-raked delete-one jackknife: the JKn replicate design of the same stratified design, each
+# replicate raked again to the same margins (rake() on a replicate design does that); the
+# variance is centred on the full-sample estimate (mse = TRUE).
+rdes <- raked(as.svrepdesign(svydesign(ids = ~1, strata = ~size_class, fpc = ~N_h,
+                                       weights = ~w_base, data = d), type = "JKn", mse = TRUE), list(this))
+put("jk.all.se", SE(svymean(~y, subset(rdes, !is.na(y)), na.rm = TRUE)))
+for (h in sort(unique(d$size_class)))
+  put(paste0("jk.", h, ".se"), SE(svymean(~y, subset(rdes, !is.na(y) & size_class == h), na.rm = TRUE)))
 # A class difference is the class coefficient of a saturated linear model against the other
 # class as reference: the same estimating equations as the contrast of the two domain means
 # (svyby(covmat = TRUE) fails on a subset of a raked design in survey 4.1).
