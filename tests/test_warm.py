@@ -74,7 +74,7 @@ def test_a_forked_step_renders_the_same_page_as_a_fresh_interpreter(site, tmp_pa
     assert BUILD_TIME.sub(b"", page.read_bytes()) == first
     log = Path(socket_path() + ".log").read_text()  # the server's line per request
     assert re.search(r"^step .*page .*13_methods .*: 0 in", log, re.M), log
-    assert re.search(r"^kernel -m ipykernel_launcher .*: 0 in", log, re.M), log
+    assert re.search(r"^kernel .*-m ipykernel_launcher .*: 0 in", log, re.M), log
     assert server.is_running()
 
 

@@ -75,8 +75,8 @@ def kernel_manager() -> type:
             args = [a for a in cmd[1:] if not a.startswith("-X")]  # interpreter options
             if not os.path.exists(sock) or args[:2] != ["-m", "ipykernel_launcher"]:
                 return cmd
-            client = str(Path(__file__).with_name("warm_client.py"))
-            return [cmd[0], "-S", client, "--socket", sock, "--kind", "kernel", "--", *args]
+            client = str(Path(__file__).with_name("warm_client.py"))  # cold: cmd as it was
+            return [cmd[0], "-S", client, "--socket", sock, "--kind", "kernel", "--", *cmd[1:]]
 
     return IPCKernelManager
 
@@ -122,6 +122,7 @@ def run(kind: str, args: list[str]) -> int:
 
             sys.argv = [steps.__file__, *args]
             return steps.main(args)
+        args = [a for a in args if not a.startswith("-X")]  # a fork keeps the server's
         if args[:2] != ["-m", "ipykernel_launcher"]:
             raise ValueError(f"not a kernel command: {args}")
         from ipykernel import kernelapp
