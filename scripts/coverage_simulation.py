@@ -184,28 +184,14 @@ def replicate_shares(reg, year: int, seed: int, th: config.SizeThresholds) -> li
 
 
 def _jackknife_rows(d, pop, pop_class, seed: int, kind: str) -> list[dict]:
-    """The same shares with re-raked JKn replicate variance (weights.jackknife) and a logit
-    interval on t with n - H degrees of freedom (exact Clopper-Pearson at 0 or 100 %), as the
-    Taylor rows."""
-    from scipy import special, stats
-
-    d = d.reset_index(drop=True)
+    """The same shares with re-raked JKn replicate variance (weights.jackknife,
+    estimates.jackknife_shares: logit interval, exact at 0 or 100 %, as the Taylor rows)."""
     reps, scales, unmet = weights.jackknife(d)
-    t = stats.t.ppf(0.975, len(d) - d["size_class"].nunique())
     rows = []
     for outcome in POPULATION_ITEMS:
         true = {"all": pop[outcome].mean(), **pop[outcome].groupby(pop_class).mean().to_dict()}
-        for r in estimates.jackknife_shares(d, outcome, reps, scales).to_dict("records"):
-            est, n = r["estimate"], r["n"]
-            if 0 < est < 1:
-                half = t * r["se"] / (est * (1 - est))
-                r["ci_low"], r["ci_high"] = special.expit(
-                    special.logit(est) + np.array([-half, half])
-                )
-            else:  # at 0 % or 100 %: the exact interval the published shares use
-                k = round(est * n)
-                r["ci_low"] = 0.0 if k == 0 else stats.beta.ppf(0.025, k, n - k + 1)
-                r["ci_high"] = 1.0 if k == n else stats.beta.ppf(0.975, k + 1, n - k)
+        jk = estimates.jackknife_shares(d.reset_index(drop=True), outcome, reps, scales)
+        for r in jk.to_dict("records"):
             row = _row(seed, outcome, kind, r["group"], r, true[r["group"]])
             rows.append({**row, "unmet_replicates": unmet})
     return rows

@@ -118,21 +118,31 @@ def shared_build(tmp_path_factory, name: str, make) -> Path:
     return out
 
 
-@contextlib.contextmanager
-def warm_server(tmp: Path):
-    """Kernels started inside are forked from the checkout's warm server (analysis.warm),
-    which a first step starts; waits until it listens."""
+WARM_CLIENT = config.PROJECT_ROOT / "src" / "analysis" / "warm_client.py"
+
+
+def start_warm_server(tmp: Path) -> str:
+    """Start the warm server (analysis.warm; ``KB_WARM_KEY`` picks which) as a build's first
+    step does, and wait until it listens; its socket."""
     import sys
     import time
 
     from analysis.warm_client import socket_path
 
-    sock, client = socket_path(), Path(config.PROJECT_ROOT, "src", "analysis", "warm_client.py")
-    step = [sys.executable, "-S", str(client), "--kind", "step", "--"]
+    sock = socket_path()
+    step = [sys.executable, "-S", str(WARM_CLIENT), "--kind", "step", "--"]
     subprocess.run([*step, "dictionary", "--build-dir", str(tmp)], check=True)
     deadline = time.time() + 60
-    while not os.path.exists(sock) and time.time() < deadline:
+    while not os.path.exists(sock):
+        assert time.time() < deadline, "the warm server did not start"
         time.sleep(0.2)
+    return sock
+
+
+@contextlib.contextmanager
+def warm_server(tmp: Path):
+    """Kernels started inside are forked from the checkout's warm server."""
+    sock = start_warm_server(tmp)
     before = os.environ.get("KB_WARM_SOCKET")
     os.environ["KB_WARM_SOCKET"] = sock
     try:

@@ -138,6 +138,13 @@ def test_raking_to_bands_meets_band_class_and_region_margins(weighted_years):
         assert bands["target"].sum() == t.loc["size_class", "target"].sum()
 
 
+def test_jackknife_needs_two_respondents_in_every_class(weighted_years):
+    d = weighted_years[2019].data
+    one_large = pd.concat([d[d["size_class"] != "large"], d[d["size_class"] == "large"].head(1)])
+    with pytest.raises(ValueError, match=r"two respondents in every size class; \['large'\]"):
+        weights.jackknife(one_large)
+
+
 def test_design_refuses_weights_it_cannot_reproduce(weighted_years):
     d = weighted_years[2019].data.copy()
     d.loc[0, "w"] *= 1.5  # no longer the raked weights of the base weights

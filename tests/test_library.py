@@ -50,8 +50,9 @@ def test_modules_stay_small():
     # Lang.ci and tables.interval (Lang.bracket): 5,719; the warm server that forks steps and
     # kernels from one process with their imports done (warm.py, warm_client.py), with each
     # process's peak memory in its log: 6,093; its socket for this user only, and re-raked
-    # jackknife replicates (weights.jackknife, estimates.jackknife_shares): 6,135.
-    assert sum(sizes.values()) <= 6135, sum(sizes.values())
+    # jackknife replicates (weights.jackknife, estimates.jackknife_shares): 6,135; their
+    # intervals and method in the library, one exact interval for both estimators: 6,164.
+    assert sum(sizes.values()) <= 6164, sum(sizes.values())
 
 
 def test_importing_the_library_has_no_side_effects():

@@ -67,6 +67,8 @@ def test_reraked_jackknife_agrees_with_r(case):
     for group in ("all", *config.SIZE_CLASSES):
         assert py.loc[group, "se"] == pytest.approx(r[f"jk.{group}.se"], rel=1e-6), group
         assert py.loc[group, "estimate"] == pytest.approx(taylor.loc[group, "estimate"], rel=1e-12)
+        assert py.loc[group, "n"] == taylor.loc[group, "n"]
+        assert py.loc[group, "ci_low"] < py.loc[group, "estimate"] < py.loc[group, "ci_high"]
     assert (reps >= 0).all() and len(scales) == len(d) == reps.shape[1] and unmet == 0
 
 

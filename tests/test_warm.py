@@ -16,12 +16,11 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
-from conftest import BUILD_TIME
+from conftest import BUILD_TIME, WARM_CLIENT, start_warm_server
 
 from analysis import config, steps
 from analysis.warm_client import socket_path
 
-CLIENT = Path(steps.__file__).with_name("warm_client.py")
 pytestmark = pytest.mark.slow
 
 
@@ -32,18 +31,13 @@ def private_server(tmp_path, monkeypatch):
 
 
 def client(*args: str, kind: str = "step", **kw) -> subprocess.Popen:
-    cmd = [sys.executable, "-S", str(CLIENT), "--kind", kind, "--", *args]
+    cmd = [sys.executable, "-S", str(WARM_CLIENT), "--kind", kind, "--", *args]
     return subprocess.Popen(cmd, cwd=config.PROJECT_ROOT, **kw)
 
 
 def start_server(tmp_path: Path) -> psutil.Process:
-    """Start the server (a first step does) and wait until it listens."""
-    sock = socket_path()
-    assert client("dictionary", "--build-dir", str(tmp_path)).wait() == 0
-    deadline = time.time() + 60
-    while not os.path.exists(sock):
-        assert time.time() < deadline, "the warm server did not start"
-        time.sleep(0.2)
+    """The private server, started as a build's first step starts it."""
+    sock = start_warm_server(tmp_path)
     return next(
         p for p in psutil.process_iter(["cmdline"]) if sock in " ".join(p.info["cmdline"] or [])
     )

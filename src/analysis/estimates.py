@@ -56,24 +56,49 @@ def sample(df: pd.DataFrame, cols: list[str], weighted: bool = True):
     return svy.Sample(pl.from_pandas(data))
 
 
+METHOD_SHARE_JK = (
+    "design-based, re-raked JKn replicates (delete one, strata = size class, FPC); logit CI"
+)
+
+
+def exact_interval(k: int, n: int) -> tuple[float, float]:
+    """Clopper-Pearson 95 % interval of k answers out of n (for a share at 0 % or 100 %)."""
+    from scipy import stats
+
+    lo = 0.0 if k == 0 else float(stats.beta.ppf(0.025, k, n - k + 1))
+    return lo, 1.0 if k == n else float(stats.beta.ppf(0.975, k + 1, n - k))
+
+
 def jackknife_shares(df: pd.DataFrame, var: str, reps: np.ndarray, scales: np.ndarray):
-    """Shares (or means) of ``var`` for all and by size class with the variance of re-raked
-    JKn replicates (:func:`weights.jackknife` of the same rows): group, estimate, se, n."""
+    """Shares of ``var`` for all and by size class with the variance of re-raked JKn
+    replicates (:func:`weights.jackknife` of the same rows) and a logit interval on t with
+    n - H df (exact Clopper-Pearson at 0 or 100 %): group, estimate, se, ci, n, method."""
+    from scipy import special, stats
+
     y, w = df[var].to_numpy(float), df["w"].to_numpy()
+    cls = df["size_class"].astype(str)
+    t = stats.t.ppf(0.975, len(df) - cls.nunique())
     rows = []
-    for group in ["all", *sorted(df["size_class"].astype(str).unique())]:
-        m = ~np.isnan(y) & ((df["size_class"].astype(str) == group).to_numpy() | (group == "all"))
-        est = np.average(y[m], weights=w[m])
+    for group in ["all", *sorted(cls.unique())]:
+        m = ~np.isnan(y) & ((cls == group).to_numpy() | (group == "all"))
+        est = float(np.average(y[m], weights=w[m]))
         rep = (reps[:, m] @ y[m]) / reps[:, m].sum(axis=1)
         se = float(np.sqrt(np.sum(scales * (rep - est) ** 2)))
-        rows.append({"group": group, "estimate": est, "se": se, "n": int(m.sum())})
+        n, method = int(m.sum()), METHOD_SHARE_JK
+        if 0 < est < 1:
+            half = t * se / (est * (1 - est))
+            lo, hi = special.expit(special.logit(est) + np.array([-half, half]))
+        else:
+            (lo, hi), method = exact_interval(round(est * n), n), METHOD_SHARE_EXACT
+        rows.append(
+            {"group": group, "estimate": est, "se": se, "ci_low": float(lo), "ci_high": float(hi),
+             "n": n, "method": method}
+        )  # fmt: skip
     return pd.DataFrame(rows)
 
 
 def _share_rows(s, var: str, by: str | None) -> pd.DataFrame:
     """Share of 1s (svy prop, logit CI); at 0 % or 100 % an exact Clopper-Pearson interval."""
-    from scipy import stats
-
     mean = s.estimation.mean(var, by=by, drop_nulls=True).to_polars().to_pandas()
     prop = s.estimation.prop(var, by=by, drop_nulls=True, ci_method="logit").to_polars().to_pandas()
     prop = prop[prop[var] == 1.0]
@@ -90,9 +115,7 @@ def _share_rows(s, var: str, by: str | None) -> pd.DataFrame:
     for i in t.index:
         est, n = float(t.at[i, "est"]), int(t.at[i, "n"])
         if est <= 1e-12 or est >= 1 - 1e-12:
-            k = round(est * n)
-            t.at[i, "lci"] = 0.0 if k == 0 else float(stats.beta.ppf(0.025, k, n - k + 1))
-            t.at[i, "uci"] = 1.0 if k == n else float(stats.beta.ppf(0.975, k + 1, n - k))
+            t.at[i, "lci"], t.at[i, "uci"] = exact_interval(round(est * n), n)
             t.at[i, "method"] = METHOD_SHARE_EXACT
     return t
 

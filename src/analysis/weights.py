@@ -291,6 +291,12 @@ def jackknife(d: pd.DataFrame, fpc: bool = True) -> tuple[np.ndarray, np.ndarray
     iterate is kept, as R keeps it). ``fpc=False``: scales (n_h - 1)/n_h, as the models'
     design (no finite-population correction)."""
     d = d.reset_index(drop=True)
+    alone = sorted(c for c, n in d["size_class"].astype(str).value_counts().items() if n < 2)
+    if alone:
+        raise ValueError(
+            f"a delete-one jackknife needs two respondents in every size class; {alone} "
+            "has one: merge the class or use the Taylor variance (weights.design)"
+        )
     margins = {m: d.groupby(m)["w"].sum() for m in ("size_band", "region_cell")}
     use_region = d["region_cell"].nunique() > 1
     reps, scales, unmet = [], [], 0
