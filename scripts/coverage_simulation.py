@@ -4,16 +4,17 @@ For each replicate seed, the demo's data-generating process draws a new survey y
 (every municipality's answers, including item non-response in the change-resistance items,
 and the respondents, whose response rises with population within each size class).
 
-* ``--study slopes``: the pipeline's weights and M1 models are fitted (logistic, and the
-  survey-weighted ordered logit of success with tailored services), and we record whether
-  each interval covers the replicate's true slope.
+* ``--study slopes``: the pipeline's weights and M1 models are fitted (logistic with the
+  re-raked jackknife variance the pages publish and with the Taylor variance, model-based
+  HC1, and the survey-weighted ordered logit of success with tailored services), and we
+  record whether each interval covers the replicate's true slope.
 * ``--study misspecified``: a finite population M1 does not describe (change resistance
   measured with error by the index, a squared term in log population, response rising with
-  size within classes); M1's design-based intervals against the census parameter (M1 fitted
-  to every municipality) and against the structural slopes.
-* ``--study shares``: the pipeline's design-based shares by size class (raking-aware
-  variance) are compared with the finite-population shares of that replicate: bias, the SE
-  against the spread over replicates, and coverage.
+  size within classes); M1's design-based intervals (jackknife and Taylor) against the census
+  parameter (M1 fitted to every municipality) and against the structural slopes.
+* ``--study shares``: the pipeline's design-based shares by size class (re-raked jackknife,
+  as published, and Taylor, both raking-aware) are compared with the finite-population shares
+  of that replicate: bias, the SE against the spread over replicates, and coverage.
 * ``--study changes``: the change from the year before (``--year`` and the year before it),
   from two surveys of fixed finite populations whose answers persist from year to year: the
   pipeline's panel-aware interval against the finite-population change, beside the same
@@ -41,7 +42,7 @@ import numpy as np
 import pandas as pd
 import statsmodels.formula.api as smf
 
-from analysis import config, derive, estimates, models, weights
+from analysis import config, derive, estimates, models, replication, weights
 from analysis.register import load_register, size_class
 from demo import generate as demo
 
@@ -78,57 +79,26 @@ def replicate(reg, year: int, seed: int, th: config.SizeThresholds) -> list[dict
         formula = f"{outcome} ~ ln_pop_c + cri_c"
         complete = d.dropna(subset=[outcome, "ln_pop_c", "cri_c"])
         fits = {
-            "design": models.svyglm(formula, d).coefs(),
+            "design (Taylor)": models.svyglm(formula, d, variance="taylor").coefs(),
+            "design, re-raked JKn": models.svyglm(formula, d).coefs(),
             "model": models.tidy_statsmodels(
                 smf.logit(formula, complete).fit(disp=False, cov_type="HC1")
             ),
         }
+        unmet = replication.replicates(d, fpc=False)[
+            2
+        ]  # replicates whose raking kept its last iterate
         for kind, coefs in fits.items():
             c = coefs.set_index("term")
             for term, key in TERMS.items():
-                rows.append(_row(seed, outcome, kind, term, c.loc[term], truth[outcome][key]))
-    rows += _jackknife_slopes(d, seed, truth)
+                row = _row(seed, outcome, kind, term, c.loc[term], truth[outcome][key])
+                rows.append({**row, "unmet_replicates": unmet} if "JKn" in kind else row)
     # the ordered logit of success with tailored services (1-5), as published (models.svyolr)
     fit = models.svyolr("suksess_tjenester ~ ln_pop_c + cri_c", d)
     c = fit.coefs().set_index("term")
     for term, key in TERMS.items():
         true = truth["suksess_tjenester"][key]
         rows.append(_row(seed, "suksess_tjenester", "design (svyolr)", term, c.loc[term], true))
-    return rows
-
-
-def _jackknife_slopes(d: pd.DataFrame, seed: int, truth: dict) -> list[dict]:
-    """The M1 slopes with re-raked JKn replicate variance (no FPC, as the models' design): the
-    weighted logit refitted with each replicate's weights (statsmodels GLM); t interval on the
-    residual design df of the published fits (n - H + 1 - parameters)."""
-    import statsmodels.api as sm
-    from scipy import stats
-
-    d = d.reset_index(drop=True)
-    reps, scales, unmet = weights.jackknife(d, fpc=False)
-    rows = []
-    for outcome in OUTCOMES:
-        m = d[[outcome, "ln_pop_c", "cri_c"]].notna().all(axis=1).to_numpy()
-        x = sm.add_constant(d.loc[m, ["ln_pop_c", "cri_c"]].to_numpy(float))
-        y = d.loc[m, outcome].to_numpy(float)
-
-        def fit(w, start=None, x=x, y=y):
-            glm = sm.GLM(y, x, family=sm.families.Binomial(), freq_weights=w)
-            return glm.fit(start_params=start, tol=1e-12).params
-
-        b = fit(d.loc[m, "w"].to_numpy())
-        reps_b = np.array([fit(r[m], b) for r in reps])
-        se = np.sqrt(scales @ (reps_b - b) ** 2)
-        t = stats.t.ppf(0.975, int(m.sum()) - d["size_class"].nunique() + 1 - x.shape[1])
-        for j, (term, key) in enumerate(TERMS.items(), start=1):
-            r = {
-                "estimate": b[j],
-                "se": se[j],
-                "ci_low": b[j] - t * se[j],
-                "ci_high": b[j] + t * se[j],
-            }
-            row = _row(seed, outcome, "design, re-raked JKn", term, r, truth[outcome][key])
-            rows.append({**row, "unmet_replicates": unmet})
     return rows
 
 
@@ -184,23 +154,26 @@ def replicate_shares(reg, year: int, seed: int, th: config.SizeThresholds) -> li
 
 
 def _jackknife_rows(d, pop, pop_class, seed: int, kind: str) -> list[dict]:
-    """The same shares with re-raked JKn replicate variance (weights.jackknife,
-    estimates.jackknife_shares: logit interval, exact at 0 or 100 %, as the Taylor rows)."""
-    reps, scales, unmet = weights.jackknife(d)
+    """The same shares with re-raked JKn replicate variance, as the pages publish them
+    (estimates.by_size_class; logit interval, exact at 0 or 100 %, as the Taylor rows)."""
+    d = d.reset_index(drop=True)
+    unmet = replication.replicates(d)[2]
     rows = []
     for outcome in POPULATION_ITEMS:
         true = {"all": pop[outcome].mean(), **pop[outcome].groupby(pop_class).mean().to_dict()}
-        jk = estimates.jackknife_shares(d.reset_index(drop=True), outcome, reps, scales)
-        for r in jk.to_dict("records"):
-            row = _row(seed, outcome, kind, r["group"], r, true[r["group"]])
+        for group, r in (
+            estimates.by_size_class(d, outcome, share=True).set_index("group").iterrows()
+        ):
+            row = _row(seed, outcome, kind, group, r, true[group])
             rows.append({**row, "unmet_replicates": unmet})
     return rows
 
 
 def _share_rows(d, pop, pop_class, seed: int, kind: str) -> list[dict]:
+    """The shares with the linearised variance (svy, raking residuals swept out)."""
     rows = []
     for outcome in POPULATION_ITEMS:
-        est = estimates.by_size_class(d, outcome, share=True).set_index("group")
+        est = estimates.by_size_class(d, outcome, share=True, variance="taylor").set_index("group")
         true = {"all": pop[outcome].mean(), **pop[outcome].groupby(pop_class).mean().to_dict()}
         for group, r in est.iterrows():
             rows.append(_row(seed, outcome, kind, group, r, true[group]))
@@ -317,10 +290,12 @@ def replicate_misspecified(reg, year: int, seed: int, th: config.SizeThresholds)
     d = weights.weight_year(derive.add_derived(d.assign(year=year), th), reg.year(year), th).data
     rows = []
     for item, target in targets.items():
-        c = models.svyglm(f"{item} ~ ln_pop_c + cri_c", d).coefs().set_index("term")
-        for kind, truth in target.items():
-            for term, true in truth.items():
-                rows.append(_row(seed, item, kind, term, c.loc[term], true))
+        for variance in ("jackknife", "taylor"):
+            fit = models.svyglm(f"{item} ~ ln_pop_c + cri_c", d, variance=variance)
+            c = fit.coefs().set_index("term")
+            for kind, truth in target.items():
+                for term, true in truth.items():
+                    rows.append(_row(seed, item, f"{kind}, {variance}", term, c.loc[term], true))
     return rows
 
 

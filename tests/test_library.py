@@ -51,8 +51,11 @@ def test_modules_stay_small():
     # kernels from one process with their imports done (warm.py, warm_client.py), with each
     # process's peak memory in its log: 6,093; its socket for this user only, and re-raked
     # jackknife replicates (weights.jackknife, estimates.jackknife_shares): 6,135; their
-    # intervals and method in the library, one exact interval for both estimators: 6,164.
-    assert sum(sizes.values()) <= 6164, sum(sizes.values())
+    # intervals and method in the library, one exact interval for both estimators: 6,164;
+    # the jackknife published (replication.py: all replicates raked at once, cached, a svy
+    # replicate design for the models; shares, means, contrasts with either variance; the
+    # models' fallback where a replicate separates; random groups above 200 respondents): 6,438.
+    assert sum(sizes.values()) <= 6438, sum(sizes.values())
 
 
 def test_importing_the_library_has_no_side_effects():

@@ -1,5 +1,5 @@
-"""Cross-check against R's survey package: raked weights, shares, SEs with FPC and raking
-residuals, logit CIs, class contrasts and svyglm.
+"""Cross-check against R's survey package: raked weights, shares with re-raked jackknife and
+with Taylor SEs (FPC, raking residuals), logit CIs, class contrasts and svyglm.
 
 R starts from the processed respondents and the register file and makes its own size
 classes, regions, base weights, raking (``rake()`` on the design, so its variance sweeps out
@@ -11,6 +11,8 @@ What the built site publishes is compared with R in ``tests/test_site.py``.
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 import pytest
 from conftest import r_oracle
 
@@ -45,8 +47,11 @@ def test_raked_weights_agree_with_r(case):
 
 
 def test_shares_ses_and_logit_intervals_agree_with_r(case):
+    """The published shares: re-raked JKn replicate SEs (R: rake() on as.svrepdesign(type =
+    "JKn")) and the logit interval on the domain's degrees of freedom."""
     d, var, r, _ = case
     py = estimates.by_size_class(d, var, share=True).set_index("group")
+    assert set(py["method"]) == {estimates.METHOD_SHARE}
     compared = 0
     for group in ("all", *config.SIZE_CLASSES):
         for col in ("estimate", "se", "ci_low", "ci_high"):
@@ -55,36 +60,59 @@ def test_shares_ses_and_logit_intervals_agree_with_r(case):
     assert compared == 16
 
 
-def test_reraked_jackknife_agrees_with_r(case):
-    """weights.jackknife against R's rake() on the JKn replicate design (as.svrepdesign): the
-    replicate SEs of the shares, for all municipalities and by size class."""
-    from analysis import weights
-
+def test_taylor_shares_agree_with_r(case):
+    """The linearised variance (svy, raking residuals swept out; R: rake() on the svydesign,
+    svyciprop): what the coverage study compares the jackknife with."""
     d, var, r, _ = case
-    reps, scales, unmet = weights.jackknife(d)
-    py = estimates.jackknife_shares(d, var, reps, scales).set_index("group")
-    taylor = estimates.by_size_class(d, var, share=True).set_index("group")
+    py = estimates.by_size_class(d, var, share=True, variance="taylor").set_index("group")
+    assert set(py["method"]) == {estimates.METHOD_SHARE_TAYLOR}
     for group in ("all", *config.SIZE_CLASSES):
-        assert py.loc[group, "se"] == pytest.approx(r[f"jk.{group}.se"], rel=1e-6), group
-        assert py.loc[group, "estimate"] == pytest.approx(taylor.loc[group, "estimate"], rel=1e-12)
-        assert py.loc[group, "n"] == taylor.loc[group, "n"]
-        assert py.loc[group, "ci_low"] < py.loc[group, "estimate"] < py.loc[group, "ci_high"]
-    assert (reps >= 0).all() and len(scales) == len(d) == reps.shape[1] and unmet == 0
+        for col in ("estimate", "se", "ci_low", "ci_high"):
+            want = r[f"taylor.{group}.{col}"]
+            assert py.loc[group, col] == pytest.approx(want, rel=1e-6), (group, col)
 
 
-def test_survey_weighted_logistic_regression_agrees_with_r(case):
+def test_jackknife_replicates_are_raked_to_the_margins(case):
+    """Every replicate deletes one respondent and meets the full sample's margins to 1e-10;
+    the scales are (1 - f_h)(n_h - 1)/n_h. (What R makes of them is compared above.)"""
+    from analysis import replication
+
+    d, _, _, _ = case
+    reps, scales, unmet = replication.jackknife(d)
+    assert reps.shape == (len(d), len(d)) and unmet == 0
+    assert (reps.diagonal() == 0).all() and (reps[~np.eye(len(d), dtype=bool)] > 0).all()
+    for m in ("cal_size", "cal_region"):
+        codes, _ = pd.factorize(d[m], sort=True)
+        target = d.groupby(codes)["w"].sum().to_numpy()
+        got = np.stack([np.bincount(codes, weights=row) for row in reps])
+        assert np.abs(got / target - 1).max() < 1e-10, m
+    n_h = d["size_class"].astype(str).map(d["size_class"].astype(str).value_counts())
+    want = (1 - n_h / d["N_h"]) * (n_h - 1) / n_h
+    assert scales == pytest.approx(want.to_numpy(), rel=1e-12)
+
+
+@pytest.mark.parametrize("variance", ["jackknife", "taylor"])
+def test_survey_weighted_logistic_regression_agrees_with_r(case, variance):
+    """M1, refitted in every re-raked JKn replicate (published; R: svyglm on the replicate
+    design) and linearised (R: svyglm on the raked svydesign)."""
     d, var, r, _ = case
-    fit = models.svyglm(f"{var} ~ ln_pop_c + cri_c", d, "binomial").coefs().set_index("term")
+    fit = models.svyglm(f"{var} ~ ln_pop_c + cri_c", d, "binomial", variance=variance)
+    assert ("JKn" in fit.method) == (variance == "jackknife")
+    c = fit.coefs().set_index("term")
+    pre = "" if variance == "jackknife" else "taylor."
     names = {"Intercept": "(Intercept)", "ln_pop_c": "ln_pop_c", "cri_c": "cri_c"}
     for term, rname in names.items():
-        assert fit.loc[term, "estimate"] == pytest.approx(r[f"glm.{rname}.coef"], rel=1e-6), term
-        assert fit.loc[term, "se"] == pytest.approx(r[f"glm.{rname}.se"], rel=1e-6), term
+        assert c.loc[term, "estimate"] == pytest.approx(r[f"{pre}glm.{rname}.coef"], rel=1e-6), term
+        assert c.loc[term, "se"] == pytest.approx(r[f"{pre}glm.{rname}.se"], rel=1e-6), term
 
 
-def test_interaction_model_agrees_with_r(case):
+@pytest.mark.parametrize("variance", ["jackknife", "taylor"])
+def test_interaction_model_agrees_with_r(case, variance):
     """M4 with the interaction written as a formula term (``ln_pop_c * cri_c``)."""
     d, var, r, _ = case
-    fit = models.svyglm(f"{var} ~ ln_pop_c * cri_c", d, "binomial").coefs().set_index("term")
+    fit = models.svyglm(f"{var} ~ ln_pop_c * cri_c", d, "binomial", variance=variance)
+    c = fit.coefs().set_index("term")
+    pre = "" if variance == "jackknife" else "taylor."
     names = {
         "Intercept": "(Intercept)",
         "ln_pop_c": "ln_pop_c",
@@ -92,18 +120,23 @@ def test_interaction_model_agrees_with_r(case):
         "ln_pop_c:cri_c": "ln_pop_c:cri_c",
     }
     for term, rname in names.items():
-        assert fit.loc[term, "estimate"] == pytest.approx(r[f"glm4.{rname}.coef"], rel=1e-6), term
-        assert fit.loc[term, "se"] == pytest.approx(r[f"glm4.{rname}.se"], rel=1e-6), term
+        assert c.loc[term, "estimate"] == pytest.approx(r[f"{pre}glm4.{rname}.coef"], rel=1e-6), (
+            term
+        )
+        assert c.loc[term, "se"] == pytest.approx(r[f"{pre}glm4.{rname}.se"], rel=1e-6), term
 
 
 def test_class_contrasts_agree_with_r(case):
-    """Differences between size classes (svy contrast; R svyby + svycontrast)."""
+    """Differences between size classes, jackknife (published) and Taylor: R refits the
+    saturated linear model on the replicate design and on the linearised design."""
     d, var, r, _ = case
-    py = estimates.class_differences(d, var).set_index("contrast")
-    assert len(py) == 3
-    for contrast, row in py.iterrows():
-        assert row["estimate"] == pytest.approx(r[f"{contrast}.estimate"], rel=1e-6), contrast
-        assert row["se"] == pytest.approx(r[f"{contrast}.se"], rel=1e-6), contrast
+    for variance, prefix in (("jackknife", ""), ("taylor", "taylor.")):
+        py = estimates.class_differences(d, var, variance=variance).set_index("contrast")
+        assert len(py) == 3
+        for contrast, row in py.iterrows():
+            for col in ("estimate", "se"):
+                want = r[f"{prefix}{contrast}.{col}"]
+                assert row[col] == pytest.approx(want, rel=1e-6), (variance, contrast, col)
 
 
 def test_variance_is_not_the_fixed_weight_variance(case):
@@ -117,7 +150,7 @@ def test_variance_is_not_the_fixed_weight_variance(case):
         pl.from_pandas(data), svy.Design(stratum="size_class", wgt="w", pop_size="N_h")
     )
     se = fixed.estimation.mean(var, drop_nulls=True).to_polars()["se"][0]
-    assert abs(se / r["all.se"] - 1) > 1e-6
+    assert abs(se / r["taylor.all.se"] - 1) > 1e-6 and abs(se / r["all.se"] - 1) > 1e-6
 
 
 def test_change_from_the_year_before_agrees_with_r(case):

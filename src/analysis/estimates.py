@@ -1,12 +1,18 @@
-"""Design-based estimates with svy: shares and means by size class, differences, FDR.
+"""Design-based estimates: shares and means by size class, differences, FDR.
 
 Design (see :mod:`analysis.weights`): strata = size classes with the register's counts N_h
-(finite-population correction), raked weights. Item non-response is handled as domain
-estimation (``drop_nulls=True``: a respondent without a valid answer leaves the estimate but
-stays in the design), i.e. assumed missing at random given the weights. Intervals for shares
-are computed on the logit scale with a t quantile on the design degrees of freedom (as R's
-``survey::svyciprop(method = "logit")``); at 0 % or 100 %, where the logit interval does not
-exist, the exact Clopper-Pearson interval on the number of answers is used.
+(finite-population correction), raked weights. Standard errors come from re-raked delete-one
+jackknife replicates (JKn within size class, every replicate raked again to the same margins:
+:func:`replication.replicates`; R's ``rake()`` on ``as.svrepdesign(type = "JKn")``, the variance
+centred on the mean of the replicates as R's default ``mse = FALSE``).
+On repeated samples their intervals covered the true shares at the nominal rate where the
+Taylor linearisation (``variance="taylor"``: svy, raking residuals swept out) was about 6 %
+too small (docs/methods.md). Item non-response is handled as domain estimation (a respondent
+without a valid answer leaves the estimate but stays in the design), i.e. assumed missing at
+random given the weights. Intervals for shares are computed on the logit scale from the
+standard error (delta method) with a t quantile on the design degrees of freedom (respondents
+with an answer less the strata they fall in, as R's ``degf``); at 0 % or 100 %, where the
+logit interval does not exist, the exact Clopper-Pearson interval on the number of answers.
 Differences between size classes are design-based contrasts; their p-values are adjusted for
 the number of comparisons a report publishes (Benjamini-Hochberg false discovery rate).
 """
@@ -16,19 +22,22 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis import config, results, weights
+from analysis import config, replication, results, weights
 
-METHOD_SHARE = (
-    "design-based (svy, Taylor with raking residuals): strata = size class, FPC; logit CI"
+_JK = "re-raked JKn replicates (delete one, strata = size class, FPC)"
+_TAYLOR = "svy, Taylor with raking residuals: strata = size class, FPC"
+METHOD_SHARE = f"design-based ({_JK}); logit CI"
+METHOD_MEAN = f"design-based ({_JK}); t CI"
+METHOD_CONTRAST = f"design-based contrast of size-class estimates ({_JK}); t CI; n = smaller class"
+METHOD_SHARE_TAYLOR = f"design-based ({_TAYLOR}); logit CI"
+METHOD_MEAN_TAYLOR = f"design-based ({_TAYLOR}); t CI"
+METHOD_CONTRAST_TAYLOR = (
+    f"design-based contrast of size-class estimates ({_TAYLOR}); t CI; n = smaller class"
 )
-METHOD_SHARE_EXACT = (
-    "design-based (svy): share at 0 or 1, exact Clopper-Pearson CI on the n answers"
-)
-METHOD_MEAN = "design-based (svy, Taylor with raking residuals): strata = size class, FPC; t CI"
+METHOD_SHARE_EXACT = "design-based: share at 0 or 1, exact Clopper-Pearson CI on the n answers"
 METHOD_UNWEIGHTED = "unweighted respondent share (sensitivity check); logit CI, no FPC"
-METHOD_CONTRAST = (
-    "design-based contrast of size-class estimates (svy, Taylor), t CI; n = smaller class"
-)
+#: How the variance of a share, mean or class difference is estimated.
+VARIANCES = ("jackknife", "taylor")
 
 #: Headline shares of the barometer (binary items and derived 0/1 indicators).
 HEADLINE_SHARES = (
@@ -56,11 +65,6 @@ def sample(df: pd.DataFrame, cols: list[str], weighted: bool = True):
     return svy.Sample(pl.from_pandas(data))
 
 
-METHOD_SHARE_JK = (
-    "design-based, re-raked JKn replicates (delete one, strata = size class, FPC); logit CI"
-)
-
-
 def exact_interval(k: int, n: int) -> tuple[float, float]:
     """Clopper-Pearson 95 % interval of k answers out of n (for a share at 0 % or 100 %)."""
     from scipy import stats
@@ -69,30 +73,75 @@ def exact_interval(k: int, n: int) -> tuple[float, float]:
     return lo, 1.0 if k == n else float(stats.beta.ppf(0.975, k + 1, n - k))
 
 
-def jackknife_shares(df: pd.DataFrame, var: str, reps: np.ndarray, scales: np.ndarray):
-    """Shares of ``var`` for all and by size class with the variance of re-raked JKn
-    replicates (:func:`weights.jackknife` of the same rows) and a logit interval on t with
-    n - H df (exact Clopper-Pearson at 0 or 100 %): group, estimate, se, ci, n, method."""
+def _share_interval(est: float, se: float, n: int, df: int) -> tuple[float, float, bool]:
+    """Logit interval from the SE (delta method, t on ``df``), or exact at 0 % or 100 %."""
     from scipy import special, stats
 
-    y, w = df[var].to_numpy(float), df["w"].to_numpy()
-    cls = df["size_class"].astype(str)
-    t = stats.t.ppf(0.975, len(df) - cls.nunique())
+    if 1e-12 < est < 1 - 1e-12:
+        half = stats.t.ppf(0.975, df) * se / (est * (1 - est))
+        lo, hi = special.expit(special.logit(est) + np.array([-half, half]))
+        return float(lo), float(hi), False
+    lo, hi = exact_interval(round(est * n), n)
+    return lo, hi, True
+
+
+class _Replicated:
+    """Domain means of one variable with their re-raked JKn replicates (:func:`replication.replicates`)."""
+
+    def __init__(self, df: pd.DataFrame, var: str) -> None:
+        d = df.reset_index(drop=True)
+        self.reps, self.scales, _ = replication.replicates(d)
+        self.y = d[var].to_numpy(float)
+        self.w = d["w"].to_numpy(float)
+        self.cls = d["size_class"].astype(str).to_numpy()
+        self.answered = ~np.isnan(self.y)
+        self.unit = replication.describe(self.reps)
+
+    def method(self, text: str) -> str:
+        """``text`` with how the replicates were made (delete one, or one of G groups)."""
+        return text.replace("delete one", self.unit)
+
+    def mask(self, group: str) -> np.ndarray:
+        return self.answered & ((self.cls == group) | (group == "all"))
+
+    def mean(self, group: str) -> tuple[float, np.ndarray]:
+        """The estimate and its replicates (NaN where a replicate deletes the domain)."""
+        m = self.mask(group)
+        est = float(self.w[m] @ self.y[m] / self.w[m].sum())
+        tot = self.reps[:, m].sum(axis=1)
+        rep = np.divide(
+            self.reps[:, m] @ self.y[m], tot, out=np.full(len(tot), np.nan), where=tot > 0
+        )
+        return est, rep
+
+    def se(self, rep: np.ndarray) -> float:
+        """sqrt(sum of scale * (replicate - mean of the replicates)^2): R's default (mse =
+        FALSE), as svy's replicate refits of a model."""
+        return float(np.sqrt(np.sum(self.scales * (rep - rep.mean()) ** 2)))
+
+    def df(self, group: str) -> int:
+        """Respondents with an answer less the strata they fall in (R's degf of the domain)."""
+        m = self.mask(group)
+        return int(m.sum() - len(set(self.cls[m])))
+
+
+def _jackknife_rows(df: pd.DataFrame, var: str, share: bool) -> pd.DataFrame:
+    from scipy import stats
+
+    jk = _Replicated(df, var)
     rows = []
-    for group in ["all", *sorted(cls.unique())]:
-        m = ~np.isnan(y) & ((cls == group).to_numpy() | (group == "all"))
-        est = float(np.average(y[m], weights=w[m]))
-        rep = (reps[:, m] @ y[m]) / reps[:, m].sum(axis=1)
-        se = float(np.sqrt(np.sum(scales * (rep - est) ** 2)))
-        n, method = int(m.sum()), METHOD_SHARE_JK
-        if 0 < est < 1:
-            half = t * se / (est * (1 - est))
-            lo, hi = special.expit(special.logit(est) + np.array([-half, half]))
+    for group in ["all", *sorted(set(jk.cls[jk.answered]))]:
+        est, rep = jk.mean(group)
+        se, dof, n = jk.se(rep), jk.df(group), int(jk.mask(group).sum())
+        if share:
+            lo, hi, exact = _share_interval(est, se, n, dof)
+            method = METHOD_SHARE_EXACT if exact else jk.method(METHOD_SHARE)
         else:
-            (lo, hi), method = exact_interval(round(est * n), n), METHOD_SHARE_EXACT
+            half = stats.t.ppf(0.975, dof) * se
+            lo, hi, method = est - half, est + half, jk.method(METHOD_MEAN)
         rows.append(
-            {"group": group, "estimate": est, "se": se, "ci_low": float(lo), "ci_high": float(hi),
-             "n": n, "method": method}
+            {"size_class": group, "est": est, "se": se, "lci": lo, "uci": hi, "n": n, "df": dof,
+             "method": method}
         )  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -111,7 +160,7 @@ def _share_rows(s, var: str, by: str | None) -> pd.DataFrame:
             uci=prop["uci"].iloc[0] if len(prop) else np.nan,
         )
     )
-    t["method"] = METHOD_SHARE
+    t["method"] = METHOD_SHARE_TAYLOR
     for i in t.index:
         est, n = float(t.at[i, "est"]), int(t.at[i, "n"])
         if est <= 1e-12 or est >= 1 - 1e-12:
@@ -120,30 +169,40 @@ def _share_rows(s, var: str, by: str | None) -> pd.DataFrame:
     return t
 
 
-def by_size_class(df: pd.DataFrame, var: str, share: bool, weighted: bool = True) -> pd.DataFrame:
-    """Estimates for each size class and for all: group, estimate, se, ci, n, N, df, method."""
-    if df[var].notna().sum() == 0:
-        return pd.DataFrame()
+def _taylor_rows(df: pd.DataFrame, var: str, share: bool, weighted: bool) -> pd.DataFrame:
     s = sample(df, [var], weighted)
-    rows = []
     if share:
         all_ = _share_rows(s, var, None).assign(size_class="all")
         by = _share_rows(s, var, "size_class")
     else:
-        all_ = (
-            s.estimation.mean(var, drop_nulls=True)
-            .to_polars()
-            .to_pandas()
-            .assign(size_class="all", method=METHOD_MEAN)
-        )
-        by = (
-            s.estimation.mean(var, by="size_class", drop_nulls=True)
-            .to_polars()
-            .to_pandas()
-            .assign(method=METHOD_MEAN)
-        )
-    t = pd.concat([by, all_], ignore_index=True)
+        est = s.estimation
+        all_ = est.mean(var, drop_nulls=True).to_polars().to_pandas().assign(size_class="all")
+        by = est.mean(var, by="size_class", drop_nulls=True).to_polars().to_pandas()
+        all_["method"] = by["method"] = METHOD_MEAN_TAYLOR
+    return pd.concat([by, all_], ignore_index=True)
+
+
+def _check(variance: str) -> str:
+    if variance not in VARIANCES:
+        raise ValueError(f"variance must be one of {VARIANCES}, not {variance!r}")
+    return variance
+
+
+def by_size_class(
+    df: pd.DataFrame, var: str, share: bool, weighted: bool = True, variance: str = "jackknife"
+) -> pd.DataFrame:
+    """Estimates for each size class and for all: group, estimate, se, ci, n, N, df, method.
+
+    ``variance``: "jackknife" (re-raked JKn replicates; the published estimator) or "taylor"
+    (svy's linearisation with the raking residuals swept out). ``weighted=False``: the unweighted respondent share (a sensitivity check)."""
+    if df[var].notna().sum() == 0:
+        return pd.DataFrame()
+    if weighted and _check(variance) == "jackknife":
+        t = _jackknife_rows(df, var, share)
+    else:
+        t = _taylor_rows(df, var, share, weighted)
     N = df.groupby(df["size_class"].astype(str))["N_h"].first()
+    rows = []
     for cls in [*config.SIZE_CLASSES, "all"]:
         r = t[t["size_class"] == cls]
         if r.empty:
@@ -167,36 +226,64 @@ def by_size_class(df: pd.DataFrame, var: str, share: bool, weighted: bool = True
     return pd.DataFrame(rows)
 
 
-def class_differences(df: pd.DataFrame, var: str) -> pd.DataFrame:
-    """Design-based differences between size classes (large-small, large-medium, medium-small)."""
+CONTRASTS = (("large", "small"), ("large", "medium"), ("medium", "small"))
+
+
+def _contrasts_taylor(df: pd.DataFrame, var: str, pairs: list[tuple[str, str]]) -> list[dict]:
     import svy
 
-    s = sample(df, [var])
-    res = s.estimation.mean(var, by="size_class", drop_nulls=True)
+    res = sample(df, [var]).estimation.mean(var, by="size_class", drop_nulls=True)
+    out = []
+    for a, b in pairs:
+        c = res.contrast(svy.estd(a) - svy.estd(b)).to_polars().to_pandas().iloc[0]
+        out.append(
+            {"estimate": float(c["est"]), "se": float(c["se"]), "ci_low": float(c["lci"]),
+             "ci_high": float(c["uci"]), "t": float(c["t"]), "df": int(c["df"]),
+             "p": float(c["p_value"]), "method": METHOD_CONTRAST_TAYLOR}
+        )  # fmt: skip
+    return out
+
+
+def _contrasts_jackknife(df: pd.DataFrame, var: str, pairs: list[tuple[str, str]]) -> list[dict]:
+    """Difference of two domain means, replicate by replicate; t on the design df."""
+    from scipy import stats
+
+    jk = _Replicated(df, var)
+    dof = jk.df("all")
+    q = stats.t.ppf(0.975, dof)
+    out = []
+    for a, b in pairs:
+        (ea, ra), (eb, rb) = jk.mean(a), jk.mean(b)
+        est, se = ea - eb, jk.se(ra - rb)
+        t = est / se if se > 0 else np.nan
+        out.append(
+            {"estimate": est, "se": se, "ci_low": est - q * se, "ci_high": est + q * se, "t": t,
+             "df": dof, "p": float(2 * stats.t.sf(abs(t), dof)), "method": jk.method(METHOD_CONTRAST)}
+        )  # fmt: skip
+    return out
+
+
+def class_differences(df: pd.DataFrame, var: str, variance: str = "jackknife") -> pd.DataFrame:
+    """Design-based differences between size classes (large-small, large-medium, medium-small);
+    ``variance`` as in :func:`by_size_class`."""
     answered = df.loc[df[var].notna(), "size_class"].astype(str).value_counts()
     present = set(answered.index)
     share = set(df[var].dropna().unique()) <= {0.0, 1.0}
     hidden = results.hidden_classes(answered.to_dict())  # a difference with a withheld class
+    pairs = [(a, b) for a, b in CONTRASTS if a in present and b in present]
+    if not pairs:
+        return pd.DataFrame()
+    how = _contrasts_jackknife if _check(variance) == "jackknife" else _contrasts_taylor
     rows = []
-    for a, b in (("large", "small"), ("large", "medium"), ("medium", "small")):
-        if a not in present or b not in present:
-            continue
-        c = res.contrast(svy.estd(a) - svy.estd(b)).to_polars().to_pandas().iloc[0]
+    for (a, b), c in zip(pairs, how(df, var, pairs), strict=True):
         rows.append(
             {
                 "outcome": var,
                 "group": "all",
                 "contrast": f"{a}-{b}",
-                "estimate": float(c["est"]),
-                "se": float(c["se"]),
-                "ci_low": float(c["lci"]),
-                "ci_high": float(c["uci"]),
-                "t": float(c["t"]),
-                "df": int(c["df"]),
-                "p": float(c["p_value"]),
+                **c,
                 "n": int(min(answered[a], answered[b])),
                 "scale": "share difference" if share else "mean difference",
-                "method": METHOD_CONTRAST,
                 "suppressed": bool(hidden & {a, b}),
             }
         )

@@ -3,10 +3,10 @@
 The notebooks write every model as a formula string, for example
 ``"etterutdanning_ikt ~ ln_pop_c * cri_c"``; the same string fits
 
-* :func:`svyglm`: a survey-weighted GLM with svy (Taylor linearisation; R's ``svyglm``),
-  returned as a :class:`DesignFit` that keeps the svy fit and gives tidy coefficients,
-  average marginal effects (total derivatives, so an interaction term is differentiated
-  with its main effects) and predictions;
+* :func:`svyglm`: a survey-weighted GLM with svy (R's ``svyglm``; variance from re-raked JKn
+  replicate refits for one year, Taylor for pooled years), returned as a :class:`DesignFit`
+  that keeps the svy fit and gives tidy coefficients, average marginal effects (total
+  derivatives, so an interaction term is differentiated with its main effects) and predictions;
 * statsmodels' formula API directly (``smf.logit(formula, d).fit(cov_type="HC1")``), turned
   into the same tidy rows by :func:`tidy_statsmodels`.
 
@@ -28,13 +28,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from analysis import weights
+from analysis import replication, weights
 
 #: Design-based variance for one survey year: strata = size class, raked weights, no FPC
 #: (regression coefficients are model parameters; see docs/methods.md).
 DESIGN_YEAR = "year"
 #: Pooled over years: PSU = municipality followed across the reforms (``panel_id``).
 DESIGN_POOLED = "pooled"
+#: ``DesignFit.variance`` of a one-year fit whose jackknife replicates separate (see svyglm).
+FALLBACK = "taylor, a jackknife replicate separates"
 
 _CAT = re.compile(
     r"^C\(\s*(\w+)\s*(?:,\s*Treatment\(\s*(?:reference\s*=\s*)?['\"]([^'\"]+)['\"]\s*\))?\s*\)$"
@@ -112,20 +114,33 @@ class DesignFit:
     n: int
     warnings: list[str] = field(default_factory=list)
     categories: dict[str, list[str]] = field(default_factory=dict)
+    variance: str = "jackknife"
+    replicates: str = "delete one"  # how the jackknife replicates were made
 
     def __repr__(self) -> str:
-        return f"DesignFit({self.formula!r}, family={self.family!r}, design={self.design!r}, n={self.n})"
+        return (
+            f"DesignFit({self.formula!r}, family={self.family!r}, design={self.design!r}, "
+            f"variance={self.variance!r}, n={self.n})"
+        )
 
     @property
     def method(self) -> str:
         """How the model was fitted, in one line (language-neutral id text)."""
         link = "logistic" if self.family == "binomial" else "linear"
-        where = (
-            "PSU = municipality across reforms, raked to each year's margins"
-            if self.design == DESIGN_POOLED
-            else "strata = size class, no FPC"
-        )
-        return f"survey-weighted {link} regression (svy, Taylor with raking residuals; {where})"
+        if self.variance == "jackknife":
+            how = (
+                f"re-raked JKn replicates refitted ({self.replicates}, strata = size class, no FPC)"
+            )
+        else:
+            where = (
+                "PSU = municipality across reforms, raked to each year's margins"
+                if self.design == DESIGN_POOLED
+                else "strata = size class, no FPC"
+            )
+            how = f"Taylor with raking residuals; {where}"
+            if self.variance == FALLBACK:
+                how += "; a re-raked JKn replicate's fit separates, so no jackknife variance"
+        return f"survey-weighted {link} regression (svy, {how})"
 
     def coefs(self) -> pd.DataFrame:
         """term, estimate, se, ci_low, ci_high, p, df, scale, identified."""
@@ -180,8 +195,9 @@ class DesignFit:
 
     def ame(self, variables: list[str] | None = None) -> pd.DataFrame:
         """Average marginal effects of numeric columns (svy ``margins``: the total derivative
-        of the prediction, averaged with the weights; delta-method SE; p from the t
-        distribution on the fit's degrees of freedom, as svy's intervals)."""
+        of the prediction, averaged with the weights; delta-method SE from the coefficients'
+        covariance; p from the t distribution on the fit's degrees of freedom, as svy's
+        intervals); ``identified`` is False where the SE is not finite."""
         numeric = sorted(
             {
                 c
@@ -208,6 +224,8 @@ class DesignFit:
         df = float(self.coefs()["df"].iloc[0])  # the t quantile svy's intervals use
         out["p"] = 2 * stats.t.sf(np.abs(out["estimate"] / out["se"]), df)
         out["scale"] = "marginal effect (share)" if self.family == "binomial" else "marginal effect"
+        # no finite SE: a coefficient it rests on is not identified (no covariance to use)
+        out["identified"] = np.isfinite(out["se"]) & np.isfinite(out["estimate"])
         return out
 
     def margins(self, at: dict) -> pd.DataFrame:
@@ -229,12 +247,21 @@ class DesignFit:
 
 
 def svyglm(
-    formula: str, data: pd.DataFrame, family: str = "binomial", design: str = DESIGN_YEAR
+    formula: str,
+    data: pd.DataFrame,
+    family: str = "binomial",
+    design: str = DESIGN_YEAR,
+    variance: str | None = None,
 ) -> DesignFit:
     """Fit ``formula`` survey-weighted with svy on the respondents ``data`` (weights ``w``).
 
     ``design``: :data:`DESIGN_YEAR` (strata = size class, no FPC) or :data:`DESIGN_POOLED`
-    (PSU = ``panel_id``). The variance honours the raking (:func:`analysis.weights.design`).
+    (PSU = ``panel_id``). The variance honours the raking: ``variance`` "jackknife" (default
+    for one year; refitted with each re-raked JKn replicate's weights, df = respondents less
+    their classes less the slopes) or "taylor" (default and only choice for pooled years).
+    Where a coefficient separates in a replicate refit (no jackknife variance for it or the
+    marginal effects resting on it), the default refits with Taylor if that identifies more
+    coefficients: ``variance`` is then :data:`FALLBACK` and the method says so.
     Rows with a missing outcome or covariate leave the fit but stay in
     the design (domain estimation, as R's ``subset``). Warnings of separation or
     non-convergence are kept in ``DesignFit.warnings``.
@@ -261,13 +288,33 @@ def svyglm(
     for t in terms:
         fs = [feature(*f) for f in t.factors]
         x.append(fs[0] if len(fs) == 1 else _cross(fs))
-    sample = weights.design(d, [outcome, *cols], fpc=False, psu=psu)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        fit = sample.glm.fit(y=outcome, x=x, family=family, intercept=intercept, tol=1e-10)
-    notes = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
-    n = int(d[[outcome, *cols]].notna().all(axis=1).sum())
-    return DesignFit(formula, family, design, fit, data, n, notes, cats)
+    chosen = variance or ("taylor" if design == DESIGN_POOLED else "jackknife")
+    if chosen not in ("jackknife", "taylor") or (design, chosen) == (DESIGN_POOLED, "jackknife"):
+        raise ValueError(f"variance {chosen!r} is not available for the {design!r} design")
+
+    def run(how: str):
+        if how == "taylor":
+            sample, extra = weights.design(d, [outcome, *cols], fpc=False, psu=psu), {}
+        else:
+            dof = int(complete.sum() - d.loc[complete, "size_class"].astype(str).nunique())
+            sample, extra = replication.design(d, [outcome, *cols], dof), {"method": "replication"}
+        extra.update(y=outcome, x=x, family=family, intercept=intercept, tol=1e-10)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fit = sample.glm.fit(**extra)
+        notes = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+        return fit, notes, int(fit.to_polars()["std_err"].is_nan().sum())
+
+    fit, notes, missing = run(chosen)
+    if variance is None and chosen == "jackknife" and missing:  # see the docstring
+        taylor = run("taylor")
+        if taylor[2] < missing:
+            (fit, notes, _), chosen = taylor, FALLBACK
+    jk = chosen == "jackknife"
+    unit = replication.describe(replication.replicates(d, fpc=False)[0]) if jk else ""
+    return DesignFit(
+        formula, family, design, fit, data, int(complete.sum()), notes, cats, chosen, unit
+    )
 
 
 def _cross(features: list):

@@ -53,7 +53,10 @@ PRELOAD = [
     # by name, so that build.mk's page dependencies (graph.module_deps) do not count them
     *(f"analysis.{m}" for m in ("codebook", "ingest", "load", "models", "plots", "processed")),
     *(f"analysis.{m}" for m in ("published", "register", "results", "steps", "tables", "trends")),
-    *(f"analysis.{m}" for m in ("derive", "estimates", "weights", "render", "publish", "graph")),
+    *(
+        f"analysis.{m}"
+        for m in ("derive", "estimates", "weights", "replication", "render", "publish", "graph")
+    ),
 ]
 
 

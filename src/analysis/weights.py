@@ -281,37 +281,6 @@ def weight_year(
     return Weighting(out, pd.DataFrame(rows), method, summary)
 
 
-def jackknife(d: pd.DataFrame, fpc: bool = True) -> tuple[np.ndarray, np.ndarray, int]:
-    """Delete-one jackknife (JKn, strata = size class) replicate weights of raked respondents
-    (:func:`weight_year`'s output), each replicate raked again to the same margins; R's
-    ``rake(as.svrepdesign(design, type = "JKn", mse = TRUE), ...)``. Returns the replicate
-    weights (one row per replicate, 0 for the deleted municipality), their scales
-    (1 - f_h)(n_h - 1)/n_h (the variance of an estimate is sum(scale * (replicate estimate -
-    estimate)^2)) and how many replicates did not meet their margins to 1e-10 (their last
-    iterate is kept, as R keeps it). ``fpc=False``: scales (n_h - 1)/n_h, as the models'
-    design (no finite-population correction)."""
-    d = d.reset_index(drop=True)
-    alone = sorted(c for c, n in d["size_class"].astype(str).value_counts().items() if n < 2)
-    if alone:
-        raise ValueError(
-            f"a delete-one jackknife needs two respondents in every size class; {alone} "
-            "has one: merge the class or use the Taylor variance (weights.design)"
-        )
-    margins = {m: d.groupby(m)["w"].sum() for m in ("size_band", "region_cell")}
-    use_region = d["region_cell"].nunique() > 1
-    reps, scales, unmet = [], [], 0
-    for h, idx in d.groupby("size_class").indices.items():
-        n_h, N_h = len(idx), float(d["N_h"].iloc[idx[0]])
-        for i in idx:
-            rep = d.drop(index=i)
-            rep.loc[rep["size_class"] == h, "w_base"] *= n_h / (n_h - 1)
-            w, met = _rake(rep, margins, use_region)
-            unmet += not met
-            reps.append(np.insert(w.to_numpy(), i, 0.0))
-            scales.append((1 - n_h / N_h if fpc else 1.0) * (n_h - 1) / n_h)
-    return np.vstack(reps), np.array(scales), unmet
-
-
 #: Columns :func:`design` needs besides those of the estimate.
 DESIGN_COLUMNS = ("size_class", "N_h", "w_base", "w", "cal_size", "cal_region")
 

@@ -1,7 +1,7 @@
 # Test oracle: the same estimates with R's survey package (Lumley), built independently from
 # the processed respondents and the register file. Not part of the pipeline.
-# R makes its own size classes, population bands, regions, base weights, raked design (rake() on the design,
-# so the variance sweeps out the calibration), log size and change-resistance index.
+# R makes its own size classes, population bands, regions, base weights, raked design (rake() on the
+# design and on its JKn replicate design), log size and change-resistance index.
 # Usage: Rscript oracle.R respondents.csv municipalities_population.csv YEAR OUTCOME out.csv panel.csv
 suppressMessages(library(survey))
 suppressMessages(library(MASS))
@@ -97,43 +97,77 @@ out <- data.frame(name = character(), value = numeric())
 put <- function(name, value) out[nrow(out) + 1, ] <<- list(name, as.numeric(value))
 for (k in seq_len(nrow(d))) put(paste0("weight.", d$kommunenr[k]), weights(des)[k])
 
-dy <- subset(des, !is.na(y))
-m <- svymean(~y, dy, na.rm = TRUE)
-put("all.estimate", coef(m)); put("all.se", SE(m))
-ci <- svyciprop(~y, dy, method = "logit")
-put("all.ci_low", attr(ci, "ci")[1]); put("all.ci_high", attr(ci, "ci")[2])
-for (h in sort(unique(d$size_class))) {
-  dh <- subset(des, !is.na(y) & size_class == h)
-  mh <- svymean(~y, dh, na.rm = TRUE)
-  put(paste0(h, ".estimate"), coef(mh)); put(paste0(h, ".se"), SE(mh))
-  cih <- svyciprop(~y, dh, method = "logit")
-  put(paste0(h, ".ci_low"), attr(cih, "ci")[1]); put(paste0(h, ".ci_high"), attr(cih, "ci")[2])
-}
-# Re-raked delete-one jackknife: the JKn replicate design of the same stratified design, each
-# replicate raked again to the same margins (rake() on a replicate design does that); the
-# variance is centred on the full-sample estimate (mse = TRUE).
+# Published: re-raked delete-one jackknife. The JKn replicate design of the same stratified
+# design, each replicate raked again to the same margins (rake() on a replicate design does
+# that); the variance is centred on the mean of the replicates (mse = FALSE, R's default).
+# Logit interval from the SE (delta method) with t on the domain's degrees of freedom:
+# respondents with an answer less the strata they fall in.
 rdes <- raked(as.svrepdesign(svydesign(ids = ~1, strata = ~size_class, fpc = ~N_h,
-                                       weights = ~w_base, data = d), type = "JKn", mse = TRUE), list(this))
-put("jk.all.se", SE(svymean(~y, subset(rdes, !is.na(y)), na.rm = TRUE)))
-for (h in sort(unique(d$size_class)))
-  put(paste0("jk.", h, ".se"), SE(svymean(~y, subset(rdes, !is.na(y) & size_class == h), na.rm = TRUE)))
+                                       weights = ~w_base, data = d), type = "JKn", mse = FALSE), list(this))
+rdes_nofpc <- raked(as.svrepdesign(svydesign(ids = ~1, strata = ~size_class, weights = ~w_base, data = d),
+                                   type = "JKn", mse = FALSE), list(this))
+logit_ci <- function(p, se, df) plogis(qlogis(p) + c(-1, 1) * qt(0.975, df) * se / (p * (1 - p)))
+jk_share <- function(prefix, keep) {
+  m <- svymean(~y, subset(rdes, keep), na.rm = TRUE)
+  df <- sum(keep) - length(unique(d$size_class[keep]))
+  ci <- logit_ci(coef(m), SE(m), df)
+  put(paste0(prefix, ".estimate"), coef(m)); put(paste0(prefix, ".se"), SE(m))
+  put(paste0(prefix, ".ci_low"), ci[1]); put(paste0(prefix, ".ci_high"), ci[2])
+}
+jk_share("all", !is.na(d$y))
+for (h in sort(unique(d$size_class))) jk_share(h, !is.na(d$y) & d$size_class == h)
 # A class difference is the class coefficient of a saturated linear model against the other
 # class as reference: the same estimating equations as the contrast of the two domain means
-# (svyby(covmat = TRUE) fails on a subset of a raked design in survey 4.1).
+# (svyby(covmat = TRUE) fails on a subset of a raked design in survey 4.1). On the replicate
+# design svyglm refits it in every replicate.
+ry <- subset(rdes, !is.na(y))
 for (pair in list(c("large", "small"), c("large", "medium"), c("medium", "small"))) {
-  dy$variables$cls <- factor(dy$variables$size_class,
+  ry$variables$cls <- factor(ry$variables$size_class,
                              levels = c(pair[2], setdiff(c("small", "medium", "large"), pair[2])))
-  cc <- svyglm(y ~ cls, design = dy)
+  cc <- svyglm(y ~ cls, design = ry)
   nm <- paste0(pair[1], "-", pair[2])
   put(paste0(nm, ".estimate"), coef(cc)[paste0("cls", pair[1])])
   put(paste0(nm, ".se"), SE(cc)[paste0("cls", pair[1])])
 }
+
+# Taylor linearisation with the raking residuals swept out (rake() on the svydesign), the
+# variance the pages published before the jackknife: estimates.by_size_class(variance = "taylor").
+dy <- subset(des, !is.na(y))
+m <- svymean(~y, dy, na.rm = TRUE)
+put("taylor.all.estimate", coef(m)); put("taylor.all.se", SE(m))
+ci <- svyciprop(~y, dy, method = "logit")
+put("taylor.all.ci_low", attr(ci, "ci")[1]); put("taylor.all.ci_high", attr(ci, "ci")[2])
+for (h in sort(unique(d$size_class))) {
+  dh <- subset(des, !is.na(y) & size_class == h)
+  mh <- svymean(~y, dh, na.rm = TRUE)
+  put(paste0("taylor.", h, ".estimate"), coef(mh)); put(paste0("taylor.", h, ".se"), SE(mh))
+  cih <- svyciprop(~y, dh, method = "logit")
+  put(paste0("taylor.", h, ".ci_low"), attr(cih, "ci")[1])
+  put(paste0("taylor.", h, ".ci_high"), attr(cih, "ci")[2])
+}
+for (pair in list(c("large", "small"), c("large", "medium"), c("medium", "small"))) {
+  dy$variables$cls <- factor(dy$variables$size_class,
+                             levels = c(pair[2], setdiff(c("small", "medium", "large"), pair[2])))
+  cc <- svyglm(y ~ cls, design = dy)
+  nm <- paste0("taylor.", pair[1], "-", pair[2])
+  put(paste0(nm, ".estimate"), coef(cc)[paste0("cls", pair[1])])
+  put(paste0(nm, ".se"), SE(cc)[paste0("cls", pair[1])])
+}
+# Models: refitted in every replicate of the JKn design without FPC (published), and by
+# linearisation ("taylor.").
 ctl <- glm.control(epsilon = 1e-14, maxit = 100)
+for (v in list(list("", subset(rdes_nofpc, !is.na(y) & !is.na(cri_c))),
+               list("taylor.", subset(des_nofpc, !is.na(y) & !is.na(cri_c))))) {
+  g <- svyglm(y ~ ln_pop_c + cri_c, design = v[[2]], family = quasibinomial(), control = ctl)
+  for (t in names(coef(g))) {
+    put(paste0(v[[1]], "glm.", t, ".coef"), coef(g)[t]); put(paste0(v[[1]], "glm.", t, ".se"), SE(g)[t])
+  }
+  g4 <- svyglm(y ~ ln_pop_c * cri_c, design = v[[2]], family = quasibinomial(), control = ctl)
+  for (t in names(coef(g4))) {
+    put(paste0(v[[1]], "glm4.", t, ".coef"), coef(g4)[t]); put(paste0(v[[1]], "glm4.", t, ".se"), SE(g4)[t])
+  }
+}
 fit <- subset(des_nofpc, !is.na(y) & !is.na(cri_c))
-g <- svyglm(y ~ ln_pop_c + cri_c, design = fit, family = quasibinomial(), control = ctl)
-for (t in names(coef(g))) { put(paste0("glm.", t, ".coef"), coef(g)[t]); put(paste0("glm.", t, ".se"), SE(g)[t]) }
-g4 <- svyglm(y ~ ln_pop_c * cri_c, design = fit, family = quasibinomial(), control = ctl)
-for (t in names(coef(g4))) { put(paste0("glm4.", t, ".coef"), coef(g4)[t]); put(paste0("glm4.", t, ".se"), SE(g4)[t]) }
 
 # Survey-weighted ordered logit of the five-point success item (MASS polr inside svyolr). Rows
 # outside the fit keep a placeholder answer: their weight in the subset is zero.

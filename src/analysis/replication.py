@@ -1,0 +1,168 @@
+"""Replication: re-raked delete-one jackknife (JKn) replicate weights of one survey year.
+
+Every replicate leaves one respondent out, scales up the base weights of the rest of its size
+class by n_h / (n_h - 1) and is raked again to the same margins as the full sample (R's
+``rake()`` on ``as.svrepdesign(design, type = "JKn")``), so the replicate variance honours the
+raking. :func:`replicates` gives them once per design (cached); estimates use them directly
+(:mod:`analysis.estimates`) and models through a svy replicate design (:func:`design`,
+``method="replication"``). Checked against R in ``tests/test_r_oracle.py``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+
+from analysis import weights
+
+
+def rake_many(
+    base: np.ndarray, cells: list[np.ndarray], targets: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Raking (iterative proportional fitting) of many weight vectors at once: the rows of
+    ``base`` (replicates x respondents) are raked to the same margins, ``cells[k]`` giving
+    each respondent's level (0 .. L-1) of margin k and ``targets[k]`` its L totals. svy's
+    rake does one vector in about 25 ms; this does 100 in a few (checked against it, replicate
+    by replicate, in tests/test_estimates.py). Returns the raked rows and, per row, whether
+    every margin was met to 1e-10 relative (else the last iterate, as R keeps it)."""
+    w = np.array(base, dtype=float)
+    ind = [np.eye(len(t))[c] for c, t in zip(cells, targets, strict=True)]  # respondents x L
+
+    def gap() -> np.ndarray:
+        return np.max(
+            [np.max(np.abs(w @ a / t - 1), axis=1) for a, t in zip(ind, targets, strict=True)],
+            axis=0,
+        )
+
+    for _ in range(weights.RAKE_MAX_ITER):
+        for a, t, c in zip(ind, targets, cells, strict=True):
+            sums = w @ a
+            w *= np.divide(t, sums, out=np.ones_like(sums), where=sums > 0)[:, c]
+        if gap().max() < weights.RAKE_TOL:
+            break
+    return w, gap() < 1e-10
+
+
+#: At most this many replicates: a larger survey year (an employee-level survey, the
+#: benchmark's 10x and 100x) deletes random groups instead of single respondents, so the cost
+#: grows with the respondents, not with their square.
+MAX_REPLICATES = 200
+GROUP_SEED = 20260101  # the random groups are the same on every run
+
+
+def groups(cls: np.ndarray, max_replicates: int = MAX_REPLICATES) -> np.ndarray:
+    """The jackknife group of each respondent: itself when there are at most
+    ``max_replicates`` respondents, else one of about ``max_replicates * n_h / n`` (at least 2)
+    random groups within its size class. Group ids run over all classes."""
+    n = len(cls)
+    if n <= max_replicates:
+        return np.arange(n)
+    rng = np.random.default_rng(GROUP_SEED)
+    out, first = np.empty(n, dtype=int), 0
+    for h in np.unique(cls):
+        idx = np.flatnonzero(cls == h)
+        g = min(len(idx), max(2, round(max_replicates * len(idx) / n)))
+        out[idx[rng.permutation(len(idx))]] = first + np.arange(len(idx)) % g
+        first += g
+    return out
+
+
+def jackknife(
+    d: pd.DataFrame, fpc: bool = True, max_replicates: int = MAX_REPLICATES
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """Delete-one jackknife (JKn, strata = size class) replicate weights of raked respondents
+    (:func:`analysis.weights.weight_year`'s output), each replicate raked again to the same
+    margins; R's ``rake(as.svrepdesign(design, type = "JKn"), ...)``. Returns the replicate
+    weights (one row per replicate, 0 for the deleted municipality), their scales
+    (1 - f_h)(G_h - 1)/G_h with G_h = n_h replicates in the class (the variance of an estimate
+    is sum(scale * (replicate estimate - mean of the replicate estimates)^2), R's default
+    ``mse = FALSE``) and how many replicates did not meet their margins to 1e-10 (their last
+    iterate is kept, as R keeps it). ``fpc=False``: no finite-population correction, as the
+    models' design. Above ``max_replicates`` respondents a replicate deletes a random group
+    (:func:`groups`) and scales the rest of its class by n_h / (n_h - m_g). The raking cells are
+    ``cal_size`` and ``cal_region`` (as :func:`analysis.weights.design`), their targets the
+    totals of the final weights ``w``."""
+    d = d.reset_index(drop=True)
+    cls = d["size_class"].astype(str).to_numpy()
+    alone = sorted(c for c, n in pd.Series(cls).value_counts().items() if n < 2)
+    if alone:
+        raise ValueError(
+            f"a delete-one jackknife needs two respondents in every size class; {alone} "
+            "has one, so no variance can be estimated for it (nor by linearisation): choose size "
+            "thresholds (MEDIUM, LARGE) that leave two answers in every class"
+        )
+    group = groups(cls, max_replicates)
+    n_groups = group.max() + 1
+    base = np.tile(d["w_base"].to_numpy(float), (n_groups, 1))
+    scales = np.empty(n_groups)
+    for g in range(n_groups):
+        out = group == g
+        h = cls == cls[out][0]
+        n_h, m_g, g_h = h.sum(), out.sum(), len(np.unique(group[h]))
+        base[g, h] *= n_h / (n_h - m_g)
+        base[g, out] = 0.0
+        f_h = n_h / float(d["N_h"].to_numpy()[out][0]) if fpc else 0.0
+        scales[g] = (1 - f_h) * (g_h - 1) / g_h
+    cells, targets = [], []
+    for m in ("cal_size", "cal_region"):
+        codes, levels = pd.factorize(d[m], sort=True)
+        cells.append(codes)
+        targets.append(d.groupby(codes)["w"].sum().reindex(range(len(levels))).to_numpy())
+    reps, met = rake_many(base, cells, targets)
+    return reps, scales, int((~met).sum())
+
+
+def describe(reps: np.ndarray) -> str:
+    """How the replicates were made, for a method text."""
+    n = reps.shape[1]
+    return "delete one" if len(reps) == n else f"delete one of {len(reps)} random groups"
+
+
+#: Columns :func:`replicates` needs (and the key of its cache).
+JACKKNIFE_COLUMNS = ("kommunenr", "size_class", "N_h", "w_base", "w", "cal_size", "cal_region")
+_REPLICATE_CACHE: dict[tuple[bool, str], tuple[np.ndarray, np.ndarray, int]] = {}
+
+
+def replicates(d: pd.DataFrame, fpc: bool = True) -> tuple[np.ndarray, np.ndarray, int]:
+    """:func:`jackknife` of ``d``, computed once per distinct design (cached on a hash of
+    :data:`JACKKNIFE_COLUMNS`): every estimate of one year's respondents shares them."""
+    missing = [c for c in JACKKNIFE_COLUMNS if c not in d]
+    if missing:
+        raise ValueError(
+            f"the jackknife needs column(s) {missing}: use the respondents from analysis.load"
+        )
+    cols = d[list(JACKKNIFE_COLUMNS)].reset_index(drop=True)
+    digest = hashlib.sha256(pd.util.hash_pandas_object(cols, index=False).to_numpy().tobytes())
+    key = (fpc, digest.hexdigest())
+    if key not in _REPLICATE_CACHE:
+        if len(_REPLICATE_CACHE) >= 64:
+            _REPLICATE_CACHE.pop(next(iter(_REPLICATE_CACHE)))
+        _REPLICATE_CACHE[key] = jackknife(d, fpc)
+    return _REPLICATE_CACHE[key]
+
+
+def design(df: pd.DataFrame, cols: list[str], dof: int, fpc: bool = False):
+    """svy Sample of ``df`` with the final weights ``w`` and the re-raked JKn replicate
+    weights of :func:`replicates` (columns ``rw1`` ...), declared as a jackknife with their
+    scales and ``dof`` design degrees of freedom: svy's ``method="replication"`` refits a
+    model with every replicate's weights (R's ``svyglm`` on a ``svrepdesign``)."""
+    import polars as pl
+    import svy
+
+    reps, scales, _ = replicates(df, fpc)
+    data = {
+        c: df[c].reset_index(drop=True)
+        for c in dict.fromkeys(["kommunenr", "size_class", "w", *cols])
+    }
+    data["size_class"] = data["size_class"].astype(str)
+    frame = pl.concat(
+        [
+            pl.from_pandas(pd.DataFrame(data)),
+            pl.from_numpy(reps.T, schema=[f"rw{i + 1}" for i in range(len(reps))], orient="row"),
+        ],
+        how="horizontal",
+    )
+    rep = svy.JackknifeWgts(prefix="rw", n_reps=len(reps), scale=list(scales), df=dof)
+    return svy.Sample(frame, svy.Design(stratum="size_class", wgt="w", rep_wgts=rep))
