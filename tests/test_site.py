@@ -675,7 +675,9 @@ def test_published_results_agree_with_r_for_every_year(site, tmp_path):
     """What each year's results.csv publishes, against R started from the site's processed
     respondents and the register (tests/r/oracle.R): headline shares with SEs and intervals,
     class differences, M1 coefficients, the ordered logit and the change from the year before,
-    for the two primary binary outcomes, every year."""
+    for the two primary binary outcomes, every year; and every coefficient of M1-M4 and every
+    average marginal effect of those outcomes and of digital maturity (linear), and the index
+    means with their intervals."""
     from conftest import r_oracle
 
     from analysis import load
@@ -715,12 +717,42 @@ def test_published_results_agree_with_r_for_every_year(site, tmp_path):
                 ch = rows[rows["section"] == "change from last year"].iloc[0]
                 pairs.append(((year, var, "change"), ch["estimate"], r["change.estimate"], 1e-6))
                 pairs.append(((year, var, "change", "se"), ch["se"], r["change.se"], 1e-6))
+            pairs += _models_against_r(year, pub, r, var, var, "y")
+            if var == "etterutdanning_ikt":  # the same for every outcome R was called for
+                pairs += _models_against_r(year, pub, r, "maturity", "maturity", "maturity")
+                idx = pub[(pub["section"] == "indices") & pub["se"].notna()]
+                assert len(idx) == 8, idx
+                for t in idx.itertuples():
+                    for col in ("estimate", "se", "ci_low", "ci_high"):
+                        want = r[f"idx.{t.outcome}.{t.group}.{col}"]
+                        pairs.append(((year, t.outcome, t.group, col), getattr(t, col), want, 1e-6))
         olr = pub[(pub["outcome"] == "suksess_tjenester") & (pub["model"] == "ordered_logit")]
         for t in olr.itertuples():
             pairs.append(((year, "ordered", t.term), t.estimate, r[f"olr.{t.term}.coef"], 1e-6))
             pairs.append(((year, "ordered", t.term, "se"), t.se, r[f"olr.{t.term}.se"], 1e-6))
     # further education every year, evaluation from 2016: 9 year-outcomes x 28 numbers, 7
-    # changes x 2, and the ordered logit's 2 slopes x 2 every year
-    assert len(pairs) == 9 * 28 + 7 * 2 + 5 * 4
+    # changes x 2, and the ordered logit's 2 slopes x 2 every year; then every published
+    # coefficient of M1-M4 with its SE (jackknife, or Taylor where the row says so) and every
+    # marginal effect, for those outcomes and digital maturity, and the index means (8 x 4)
+    models_ = [p for p in pairs if p[0][-1] in ("model", "ame")]
+    assert len(pairs) - len(models_) == 9 * 28 + 7 * 2 + 5 * 4 + 5 * 8 * 4
+    assert len(models_) >= 5 * 2 * 2 * (18 + 6), len(models_)  # 2 x (coefficients + AMEs)
     off = [(what, a, b) for what, a, b, rel in pairs if a != pytest.approx(b, rel=rel)]
     assert off == [], off[:5]
+
+
+def _models_against_r(year, pub, r, outcome, label, key):
+    """(what, published, R, tolerance) for every unsuppressed M1-M4 coefficient and SE and
+    every marginal effect of ``outcome``; R's jackknife value, or its Taylor value where the
+    published method says the fit fell back to Taylor (a replicate separates)."""
+    rows = pub[(pub["outcome"] == outcome) & pub["model"].isin(["M1", "M2", "M3", "M4"])]
+    out = []
+    for t in rows[rows["section"] == "regression"].itertuples():
+        pre = ("taylor." if "Taylor" in t.method else "jk.") + f"{key}.{t.model}.{t.term}"
+        out.append(((year, label, t.model, t.term, "model"), t.estimate, r[f"{pre}.coef"], 1e-6))
+        out.append(((year, label, t.model, t.term, "se", "model"), t.se, r[f"{pre}.se"], 1e-6))
+    for t in rows[rows["section"] == "marginal effects"].itertuples():
+        pre = ("taylor." if "Taylor" in t.method else "jk.") + f"{key}.{t.model}.ame.{t.term}"
+        out.append(((year, label, t.model, t.term, "ame"), t.estimate, r[f"{pre}.estimate"], 1e-6))
+        out.append(((year, label, t.model, t.term, "se", "ame"), t.se, r[f"{pre}.se"], 1e-6))
+    return out

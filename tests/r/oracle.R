@@ -48,18 +48,23 @@ region_cells <- function(counts) {
   cell
 }
 
+mat_items <- c("digital_plan_bygg", "digital_sykehjem", "digital_skole", "digital_sosial")
 # One survey year's respondents with R's own derived variables, and its raking margins.
 prepare <- function(yr) {
   r <- resp[resp$year == yr, ]
   g <- reg[reg$year == yr, ]
   d <- merge(r[, unique(c("kommunenr", outcome, "suksess_tjenester", "endring_skeptiske",
-                          "endring_rutiner", "endring_ledere"))],
+                          "endring_rutiner", "endring_ledere", "rolle", mat_items))],
              g[, c("kommunenr", "population", "size_class", "region")], by = "kommunenr")
   stopifnot(nrow(d) == nrow(r))
   d$year <- yr
   d$y <- d[[outcome]]
   items <- d[, c("endring_skeptiske", "endring_rutiner", "endring_ledere")]
   d$cri_c <- ifelse(rowSums(!is.na(items)) >= 2, rowMeans(items, na.rm = TRUE), NA) - 3
+  d$change_resistance <- d$cri_c + 3
+  d$rolle[d$rolle == ""] <- NA  # read.csv reads an empty text cell as ""
+  mat <- d[, mat_items]
+  d$maturity <- ifelse(rowSums(!is.na(mat)) >= 3, rowMeans(mat, na.rm = TRUE), NA)
   d$ln_pop_c <- log(d$population) - log(10000)
   N_h <- table(g$size_class)
   d$N_h <- as.numeric(N_h[d$size_class])
@@ -168,6 +173,70 @@ for (v in list(list("", subset(rdes_nofpc, !is.na(y) & !is.na(cri_c))),
   }
 }
 fit <- subset(des_nofpc, !is.na(y) & !is.na(cri_c))
+
+# Every model of the regression page for the outcome ("y") and for digital maturity (linear),
+# on the replicate design ("jk.") and linearised ("taylor."); coefficients named as the
+# pipeline's term ids ("rolle[IKT-leder]"). Average marginal effects of the numeric terms:
+# the weighted mean over the fit's rows of the total derivative of the prediction, its SE by
+# the delta method on the coefficients' covariance (gradient written out here).
+specs <- list(M1 = ~ ln_pop_c + cri_c, M2 = ~ ln_pop_c + cri_c + rolle + region,
+              M3 = ~ cls3 + cri_c, M4 = ~ ln_pop_c * cri_c)
+term_id <- function(nm) {
+  nm <- sub("^\\(Intercept\\)$", "Intercept", nm)
+  for (v in c("rolle", "region", "cls3")) {
+    hit <- startsWith(nm, v) & nm != v
+    nm[hit] <- paste0(if (v == "cls3") "size_class" else v, "[", substring(nm[hit], nchar(v) + 1), "]")
+  }
+  nm
+}
+ame <- function(g, term) {
+  X <- model.matrix(g); b <- coef(g); w <- g$prior.weights
+  eta <- drop(X %*% b); fam <- family(g)
+  dmu <- fam$mu.eta(eta)
+  d2mu <- if (fam$family == "gaussian") 0 * eta else dmu * (1 - 2 * fam$linkinv(eta))
+  other <- setdiff(c("ln_pop_c", "cri_c"), term)
+  slope <- b[term] + if ("ln_pop_c:cri_c" %in% names(b)) b["ln_pop_c:cri_c"] * X[, other] else 0
+  grad <- colSums(w * d2mu * slope * X) / sum(w)
+  grad[term] <- grad[term] + sum(w * dmu) / sum(w)
+  if ("ln_pop_c:cri_c" %in% names(b)) grad["ln_pop_c:cri_c"] <- grad["ln_pop_c:cri_c"] + sum(w * dmu * X[, other]) / sum(w)
+  c(sum(w * dmu * slope) / sum(w), sqrt(drop(t(grad) %*% vcov(g) %*% grad)))
+}
+for (rv in c("y", "maturity")) {
+  fam <- if (rv == "y") quasibinomial() else gaussian()
+  for (v in list(list("jk.", rdes_nofpc), list("taylor.", des_nofpc))) {
+    for (m in names(specs)) {
+      dv <- v[[2]]$variables
+      ok <- !is.na(dv[[rv]]) & !is.na(dv$cri_c) & (m != "M2" | !is.na(dv$rolle))
+      roles <- unique(dv$rolle[ok])
+      regions <- unique(dv$region[ok])
+      des_m <- update(v[[2]], rolle = factor(rolle, levels = c("Rådmann/kommunedirektør", setdiff(roles, "Rådmann/kommunedirektør"))),
+                      region = factor(region, levels = c("Østlandet", setdiff(regions, "Østlandet"))),
+                      cls3 = factor(size_class, levels = c("small", "medium", "large")))
+      f <- update(specs[[m]], as.formula(paste(rv, "~ .")))
+      g <- suppressWarnings(svyglm(f, design = subset(des_m, ok), family = fam, control = ctl))
+      pre <- paste0(v[[1]], rv, ".", m, ".")
+      for (k in seq_along(coef(g))) {
+        put(paste0(pre, term_id(names(coef(g)))[k], ".coef"), coef(g)[k])
+        put(paste0(pre, term_id(names(coef(g)))[k], ".se"), SE(g)[k])
+      }
+      if (m != "M3") for (term in c("ln_pop_c", "cri_c")) {
+        a <- ame(g, term)
+        put(paste0(pre, "ame.", term, ".estimate"), a[1]); put(paste0(pre, "ame.", term, ".se"), a[2])
+      }
+    }
+  }
+}
+# Index means, all and by size class (published: jackknife, t interval on the domain's df).
+for (idx in c("change_resistance", "maturity")) {
+  for (h in c("all", sort(unique(d$size_class)))) {
+    keep <- !is.na(d[[idx]]) & (h == "all" | d$size_class == h)
+    mm <- svymean(as.formula(paste0("~", idx)), subset(rdes, keep), na.rm = TRUE)
+    df <- sum(keep) - length(unique(d$size_class[keep]))
+    put(paste0("idx.", idx, ".", h, ".estimate"), coef(mm)); put(paste0("idx.", idx, ".", h, ".se"), SE(mm))
+    put(paste0("idx.", idx, ".", h, ".ci_low"), coef(mm) - qt(0.975, df) * SE(mm))
+    put(paste0("idx.", idx, ".", h, ".ci_high"), coef(mm) + qt(0.975, df) * SE(mm))
+  }
+}
 
 # Survey-weighted ordered logit of the five-point success item (MASS polr inside svyolr). Rows
 # outside the fit keep a placeholder answer: their weight in the subset is zero.
