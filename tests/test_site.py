@@ -675,9 +675,9 @@ def test_published_results_agree_with_r_for_every_year(site, tmp_path):
     """What each year's results.csv publishes, against R started from the site's processed
     respondents and the register (tests/r/oracle.R): headline shares with SEs and intervals,
     class differences, M1 coefficients, the ordered logit and the change from the year before,
-    for the two primary binary outcomes, every year; and every coefficient of M1-M4 and every
-    average marginal effect of those outcomes and of digital maturity (linear), and the index
-    means with their intervals."""
+    for the two primary binary outcomes, every year; and every coefficient of M1-M4, every
+    average marginal effect and M3's predicted shares of those outcomes, the same models of
+    digital maturity (linear), the index means with their intervals, and the pooled model."""
     from conftest import r_oracle
 
     from analysis import load
@@ -686,6 +686,9 @@ def test_published_results_agree_with_r_for_every_year(site, tmp_path):
     respondents = pd.read_csv(processed / "respondents.csv", dtype={"kommunenr": str})
     panel = load.survey(processed).all_years()
     pairs = []  # (what, published, R, relative tolerance)
+    pooled_site = results.read_csv(site / "pooled" / "results.csv")
+    trends = pooled_site[pooled_site["section"] == "trends"]
+    changes = pooled_site[pooled_site["section"] == "trends (change)"]
     for year in YEARS:
         pub = results.read_csv(site / str(year) / "results.csv")
         pub = pub[~pub["suppressed"]]
@@ -713,11 +716,44 @@ def test_published_results_agree_with_r_for_every_year(site, tmp_path):
                 pairs.append(
                     ((year, var, term, "se"), m1.loc[term, "se"], r[f"glm.{rterm}.se"], 1e-6)
                 )
+            # the trends page: the same share and change, the same estimators, against R
+            trend = trends[(trends["outcome"] == var) & (trends["group"] == str(year))].iloc[0]
+            for col in ("estimate", "se", "ci_low", "ci_high"):
+                pairs.append(
+                    ((year, var, "trend", col, "model"), trend[col], r[f"all.{col}"], 1e-6)
+                )
+            if "change.estimate" in r:
+                ch = changes[
+                    (changes["outcome"] == var) & (changes["contrast"] == f"{year}-{year - 1}")
+                ]
+                for col in ("estimate", "se"):
+                    pairs.append(
+                        (
+                            (year, var, "trend change", col, "model"),
+                            ch.iloc[0][col],
+                            r[f"change.{col}"],
+                            1e-6,
+                        )
+                    )
             if "change.estimate" in r:  # asked the year before
                 ch = rows[rows["section"] == "change from last year"].iloc[0]
                 pairs.append(((year, var, "change"), ch["estimate"], r["change.estimate"], 1e-6))
                 pairs.append(((year, var, "change", "se"), ch["se"], r["change.se"], 1e-6))
             pairs += _models_against_r(year, pub, r, var, var, "y")
+            pred = rows[(rows["section"] == "predicted shares")]
+            assert len(pred) == 27, len(pred)  # 9 index values x 3 size classes
+            for t in pred.itertuples():
+                pre = ("taylor." if "Taylor" in t.method else "jk.") + "pred."
+                pre += f"{t.group}.{t.term.removeprefix('cri_c=')}"
+                for col in ("estimate", "se", "ci_low", "ci_high"):
+                    pairs.append(
+                        (
+                            (year, var, t.group, t.term, col, "model"),
+                            getattr(t, col),
+                            r[f"{pre}.{col}"],
+                            1e-6,
+                        )
+                    )
             if var == "etterutdanning_ikt":  # the same for every outcome R was called for
                 pairs += _models_against_r(year, pub, r, "maturity", "maturity", "maturity")
                 idx = pub[(pub["section"] == "indices") & pub["se"].notna()]
@@ -726,6 +762,17 @@ def test_published_results_agree_with_r_for_every_year(site, tmp_path):
                     for col in ("estimate", "se", "ci_low", "ci_high"):
                         want = r[f"idx.{t.outcome}.{t.group}.{col}"]
                         pairs.append(((year, t.outcome, t.group, col), getattr(t, col), want, 1e-6))
+            if year == YEARS[-1]:  # R fits the pooled model in its call for the last year
+                pooled = results.read_csv(site / "pooled" / "results.csv")
+                pooled = pooled[(pooled["model"] == "M1_pooled") & ~pooled["suppressed"]]
+                first = var == "etterutdanning_ikt"
+                for o, k in ((var, "y"), *((("maturity", "maturity"),) if first else ())):
+                    for t in pooled[
+                        (pooled["section"] == "regression") & (pooled["outcome"] == o)
+                    ].itertuples():
+                        got = r[f"pooled.{k}.{t.term}.coef"], r[f"pooled.{k}.{t.term}.se"]
+                        pairs.append((("pooled", o, t.term, "model"), t.estimate, got[0], 1e-6))
+                        pairs.append((("pooled", o, t.term, "se", "model"), t.se, got[1], 1e-6))
         olr = pub[(pub["outcome"] == "suksess_tjenester") & (pub["model"] == "ordered_logit")]
         for t in olr.itertuples():
             pairs.append(((year, "ordered", t.term), t.estimate, r[f"olr.{t.term}.coef"], 1e-6))

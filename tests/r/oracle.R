@@ -219,6 +219,22 @@ for (rv in c("y", "maturity")) {
         put(paste0(pre, term_id(names(coef(g)))[k], ".coef"), coef(g)[k])
         put(paste0(pre, term_id(names(coef(g)))[k], ".se"), SE(g)[k])
       }
+      if (m == "M3" && rv == "y") {  # predicted shares by size class along the index
+        grid <- expand.grid(cri = seq(1, 5, by = 0.5), cls3 = c("small", "medium", "large"))
+        grid$cri_c <- grid$cri - 3
+        grid$cls3 <- factor(grid$cls3, levels = c("small", "medium", "large"))
+        Xn <- model.matrix(~ cls3 + cri_c, grid)[, names(coef(g))]  # (predict.svyrepglm's SE is
+        eta <- drop(Xn %*% coef(g))                                  # NaN in some years)
+        se_eta <- sqrt(rowSums((Xn %*% vcov(g)) * Xn))
+        q <- qt(0.975, sum(ok) - length(unique(dv$size_class[ok])) - (length(coef(g)) - 1))
+        key <- paste0(v[[1]], "pred.", grid$cls3, ".", sprintf("%.1f", grid$cri))
+        for (k in seq_along(key)) {
+          p <- plogis(eta[k])
+          put(paste0(key[k], ".estimate"), p); put(paste0(key[k], ".se"), se_eta[k] * p * (1 - p))
+          put(paste0(key[k], ".ci_low"), plogis(eta[k] - q * se_eta[k]))
+          put(paste0(key[k], ".ci_high"), plogis(eta[k] + q * se_eta[k]))
+        }
+      }
       if (m != "M3") for (term in c("ln_pop_c", "cri_c")) {
         a <- ame(g, term)
         put(paste0(pre, "ame.", term, ".estimate"), a[1]); put(paste0(pre, "ame.", term, ".se"), a[2])
@@ -261,5 +277,24 @@ if (any(!is.na(resp[resp$year == year - 1, outcome]))) {
   pooled <- raked(svydesign(ids = ~panel_id, weights = ~w_base, data = both), list(before, this))
   ch <- svyglm(y ~ factor(year), design = subset(pooled, !is.na(y)))
   put("change.estimate", coef(ch)[2]); put("change.se", SE(ch)[2])
+}
+# The pooled model of every year (in the call for the last year): the municipality followed
+# across the reforms as PSU, raked to each year's margins, year as a factor (Taylor).
+if (year == max(resp$year)) {
+  panel <- read.csv(args[6], colClasses = c(kommunenr = "character", panel_id = "character"))
+  parts <- lapply(sort(unique(resp$year)), prepare)
+  all <- merge(do.call(rbind, lapply(parts, `[[`, "d")), panel, by = c("year", "kommunenr"))
+  stopifnot(nrow(all) == nrow(resp))
+  pdes <- raked(svydesign(ids = ~panel_id, weights = ~w_base, data = all), parts)
+  for (rv in c("y", "maturity")) {
+    ok <- !is.na(all[[rv]]) & !is.na(all$cri_c)
+    g <- svyglm(as.formula(paste(rv, "~ ln_pop_c + cri_c + factor(year)")), subset(pdes, ok),
+                family = if (rv == "y") quasibinomial() else gaussian(), control = ctl)
+    nm <- sub("^factor\\(year\\)(\\d+)$", "year[\\1]", term_id(names(coef(g))))
+    for (k in seq_along(nm)) {
+      put(paste0("pooled.", rv, ".", nm[k], ".coef"), coef(g)[k])
+      put(paste0("pooled.", rv, ".", nm[k], ".se"), SE(g)[k])
+    }
+  }
 }
 write.csv(out, args[5], row.names = FALSE)
