@@ -86,7 +86,7 @@ def _share_interval(est: float, se: float, n: int, df: int) -> tuple[float, floa
 
 
 class _Replicated:
-    """Domain means of one variable with their re-raked JKn replicates (:func:`replication.replicates`)."""
+    """Domain means of one variable and their re-raked JKn replicates (``replication``)."""
 
     def __init__(self, df: pd.DataFrame, var: str) -> None:
         d = df.reset_index(drop=True)
@@ -194,7 +194,8 @@ def by_size_class(
     """Estimates for each size class and for all: group, estimate, se, ci, n, N, df, method.
 
     ``variance``: "jackknife" (re-raked JKn replicates; the published estimator) or "taylor"
-    (svy's linearisation with the raking residuals swept out). ``weighted=False``: the unweighted respondent share (a sensitivity check)."""
+    (svy's linearisation with the raking residuals swept out). ``weighted=False``: the
+    unweighted respondent share (a sensitivity check)."""
     if df[var].notna().sum() == 0:
         return pd.DataFrame()
     if weighted and _check(variance) == "jackknife":
@@ -258,7 +259,8 @@ def _contrasts_jackknife(df: pd.DataFrame, var: str, pairs: list[tuple[str, str]
         t = est / se if se > 0 else np.nan
         out.append(
             {"estimate": est, "se": se, "ci_low": est - q * se, "ci_high": est + q * se, "t": t,
-             "df": dof, "p": float(2 * stats.t.sf(abs(t), dof)), "method": jk.method(METHOD_CONTRAST)}
+             "df": dof, "p": float(2 * stats.t.sf(abs(t), dof)),
+             "method": jk.method(METHOD_CONTRAST)}
         )  # fmt: skip
     return out
 

@@ -1,9 +1,10 @@
 """Replication: re-raked delete-one jackknife (JKn) replicate weights of one survey year.
 
-Every replicate leaves one respondent out, scales up the base weights of the rest of its size
-class by n_h / (n_h - 1) and is raked again to the same margins as the full sample (R's
-``rake()`` on ``as.svrepdesign(design, type = "JKn")``), so the replicate variance honours the
-raking. :func:`replicates` gives them once per design (cached); estimates use them directly
+Every replicate leaves one respondent out (above :data:`MAX_REPLICATES` respondents, one
+random group), scales up the base weights of the rest of its size class by n_h / (n_h - 1)
+and is raked again to the same margins as the full sample (R's ``rake()`` on
+``as.svrepdesign(design, type = "JKn")``), so the replicate variance honours the raking.
+:func:`replicates` gives them once per design (cached); estimates use them directly
 (:mod:`analysis.estimates`) and models through a svy replicate design (:func:`design`,
 ``method="replication"``). Checked against R in ``tests/test_r_oracle.py``.
 """
@@ -24,9 +25,10 @@ def rake_many(
     """Raking (iterative proportional fitting) of many weight vectors at once: the rows of
     ``base`` (replicates x respondents) are raked to the same margins, ``cells[k]`` giving
     each respondent's level (0 .. L-1) of margin k and ``targets[k]`` its L totals. svy's
-    rake does one vector in about 25 ms; this does 100 in a few (checked against it, replicate
-    by replicate, in tests/test_estimates.py). Returns the raked rows and, per row, whether
-    every margin was met to 1e-10 relative (else the last iterate, as R keeps it)."""
+    rake takes about 9 ms per replicate; this rakes a demo year's 100 replicates in 5-10 ms
+    (checked against svy, replicate by replicate, in tests/test_estimates.py). Returns the
+    raked rows and, per row, whether every margin was met to 1e-10 relative (else the last
+    iterate, as R keeps it)."""
     w = np.array(base, dtype=float)
     ind = [np.eye(len(t))[c] for c, t in zip(cells, targets, strict=True)]  # respondents x L
 
