@@ -55,8 +55,9 @@ def test_modules_stay_small():
     # the jackknife published (replication.py: all replicates raked at once, cached, a svy
     # replicate design for the models; shares, means, contrasts with either variance; the
     # models' fallback where a replicate separates; random groups above 200 respondents): 6,438;
-    # each change from the year before on its own two years' design: 6,446.
-    assert sum(sizes.values()) <= 6446, sum(sizes.values())
+    # each change from the year before on its own two years' design, the year in the
+    # jackknife's message: 6,447.
+    assert sum(sizes.values()) <= 6447, sum(sizes.values())
 
 
 def test_importing_the_library_has_no_side_effects():

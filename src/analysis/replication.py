@@ -90,8 +90,9 @@ def jackknife(
     cls = d["size_class"].astype(str).to_numpy()
     alone = sorted(c for c, n in pd.Series(cls).value_counts().items() if n < 2)
     if alone:
+        year = f" in {int(d['year'].iloc[0])}" if "year" in d and len(d) else ""
         raise ValueError(
-            f"a delete-one jackknife needs two respondents in every size class; {alone} "
+            f"a delete-one jackknife needs two respondents in every size class{year}; {alone} "
             "has one, so no variance can be estimated for it (nor by linearisation): choose size "
             "thresholds (MEDIUM, LARGE) that leave two answers in every class"
         )
