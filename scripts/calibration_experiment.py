@@ -46,13 +46,8 @@ def one_survey(seed: int, year: int = 2019) -> list[dict]:
     reg = cs._WORKER.setdefault("register", load_register(config.default_register_snapshot()))
     th = config.SizeThresholds()
     pop = cs._WORKER.setdefault(("population", year), cs.finite_population(reg, year))
-    rng = np.random.default_rng([seed, year, 2])  # the share study's draw
-    v = rng.normal(size=len(pop))
-    keys = rng.uniform(size=len(pop)) ** (
-        1 / np.exp(0.45 * np.log(pop["population"].to_numpy(float)) + 1.3 * v)
-    )
-    d = pop.iloc[np.sort(np.argsort(-keys)[: cs.demo.RESPONDENTS[year]])]
-    w = weights.weight_year(derive.add_derived(d.assign(year=year), th), reg.year(year), th).data
+    d = cs._respondents(pop, year, seed)  # the share study's draw
+    w = weights.weight_year(derive.add_derived(d, th), reg.year(year), th).data
     w = w.reset_index(drop=True)
     regy = reg.year(year)
     bands = weights.band_labels(regy["population"], weights.band_edges(w["population"], th))

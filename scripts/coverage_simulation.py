@@ -137,13 +137,7 @@ def replicate_shares(reg, year: int, seed: int, th: config.SizeThresholds) -> li
     exp(0.45 ln(population) + 1.3 v), v drawn anew for each survey, so response is random and
     rises with population within each size class (missing at random given population)."""
     pop = _WORKER.setdefault(("population", year), finite_population(reg, year))
-    n = demo.RESPONDENTS[year]
-    rng = np.random.default_rng([seed, year, 2])
-    v = rng.normal(size=len(pop))
-    w = np.exp(0.45 * np.log(pop["population"].to_numpy(float)) + 1.3 * v)
-    keys = rng.uniform(size=len(pop)) ** (1 / w)
-    d = pop.iloc[np.sort(np.argsort(-keys)[:n])]
-    d = derive.add_derived(d.assign(year=year), th)
+    d = derive.add_derived(_respondents(pop, year, seed), th)
     pop_class = size_class(pop["population"], th).astype(str).to_numpy()
     rows = []
     for kind, bands in (("raked: size class", False), ("raked: bands", True)):
@@ -202,7 +196,8 @@ def panel_populations(reg, year: int) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def _respondents(pop: pd.DataFrame, year: int, seed: int) -> pd.DataFrame:
-    """One survey's respondents, drawn as in :func:`replicate_shares`."""
+    """One survey's respondents (the draw of :func:`replicate_shares` and the changes study):
+    weighted without replacement with weights exp(0.45 ln(population) + 1.3 v)."""
     rng = np.random.default_rng([seed, year, 2])
     v = rng.normal(size=len(pop))
     w = np.exp(0.45 * np.log(pop["population"].to_numpy(float)) + 1.3 * v)

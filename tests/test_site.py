@@ -765,8 +765,9 @@ def test_published_results_agree_with_r_for_every_year(site, tmp_path):
                         want = r[f"idx.{t.outcome}.{t.group}.{col}"]
                         pairs.append(((year, t.outcome, t.group, col), getattr(t, col), want, 1e-6))
             if year == YEARS[-1]:  # R fits the pooled model in its call for the last year
-                pooled = results.read_csv(site / "pooled" / "results.csv")
-                pooled = pooled[(pooled["model"] == "M1_pooled") & ~pooled["suppressed"]]
+                pooled = pooled_site[
+                    (pooled_site["model"] == "M1_pooled") & ~pooled_site["suppressed"]
+                ]
                 first = var == "etterutdanning_ikt"
                 for o, k in ((var, "y"), *((("maturity", "maturity"),) if first else ())):
                     for t in pooled[
@@ -780,9 +781,10 @@ def test_published_results_agree_with_r_for_every_year(site, tmp_path):
             pairs.append(((year, "ordered", t.term), t.estimate, r[f"olr.{t.term}.coef"], 1e-6))
             pairs.append(((year, "ordered", t.term, "se"), t.se, r[f"olr.{t.term}.se"], 1e-6))
     # further education every year, evaluation from 2016: 9 year-outcomes x 28 numbers, 7
-    # changes x 2, and the ordered logit's 2 slopes x 2 every year; then every published
-    # coefficient of M1-M4 with its SE (jackknife, or Taylor where the row says so) and every
-    # marginal effect, for those outcomes and digital maturity, and the index means (8 x 4)
+    # changes x 2, the ordered logit's 2 slopes x 2 every year, and the index means (8 x 4)
+    # every year; then (tagged "model" or "ame") every published coefficient of M1-M4 with its
+    # SE (jackknife, or Taylor where the row says so) and every marginal effect, for those
+    # outcomes and digital maturity, M3's predicted shares, the pooled model and the trends page
     models_ = [p for p in pairs if p[0][-1] in ("model", "ame")]
     assert len(pairs) - len(models_) == 9 * 28 + 7 * 2 + 5 * 4 + 5 * 8 * 4
     assert len(models_) >= 5 * 2 * 2 * (18 + 6), len(models_)  # 2 x (coefficients + AMEs)
