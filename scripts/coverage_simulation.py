@@ -5,14 +5,14 @@ For each replicate seed, the demo's data-generating process draws a new survey y
 and the respondents, whose response rises with population within each size class).
 
 * ``--study slopes``: the pipeline's weights and M1 models are fitted (logistic with the
-  re-raked jackknife variance the pages publish and with the Taylor variance, model-based
+  re-calibrated jackknife variance the pages publish and with the Taylor variance, model-based
   HC1, and the survey-weighted ordered logit of success with tailored services), and we
   record whether each interval covers the replicate's true slope.
 * ``--study misspecified``: a finite population M1 does not describe (change resistance
   measured with error by the index, a squared term in log population, response rising with
   size within classes); M1's design-based intervals (jackknife and Taylor) against the census
   parameter (M1 fitted to every municipality) and against the structural slopes.
-* ``--study shares``: the pipeline's design-based shares by size class (re-raked jackknife,
+* ``--study shares``: the pipeline's design-based shares by size class (re-calibrated jackknife,
   as published, and Taylor, both raking-aware) are compared with the finite-population shares
   of that replicate: bias, the SE against the spread over replicates, and coverage.
 * ``--study changes``: the change from the year before (``--year`` and the year before it),
@@ -80,7 +80,7 @@ def replicate(reg, year: int, seed: int, th: config.SizeThresholds) -> list[dict
         complete = d.dropna(subset=[outcome, "ln_pop_c", "cri_c"])
         fits = {
             "design (Taylor)": models.svyglm(formula, d, variance="taylor").coefs(),
-            "design, re-raked JKn": models.svyglm(formula, d).coefs(),
+            "design, re-calibrated JKn": models.svyglm(formula, d).coefs(),
             "model": models.tidy_statsmodels(
                 smf.logit(formula, complete).fit(disp=False, cov_type="HC1")
             ),
@@ -143,12 +143,12 @@ def replicate_shares(reg, year: int, seed: int, th: config.SizeThresholds) -> li
     for kind, bands in (("raked: size class", False), ("raked: bands", True)):
         w = weights.weight_year(d, reg.year(year), th, bands=bands).data
         rows += _share_rows(w, pop, pop_class, seed, kind)
-    rows += _jackknife_rows(w, pop, pop_class, seed, "raked: bands, re-raked JKn")
+    rows += _jackknife_rows(w, pop, pop_class, seed, "raked: bands, re-calibrated JKn")
     return rows
 
 
 def _jackknife_rows(d, pop, pop_class, seed: int, kind: str) -> list[dict]:
-    """The same shares with re-raked JKn replicate variance, as the pages publish them
+    """The same shares with re-calibrated JKn replicate variance, as the pages publish them
     (estimates.by_size_class; logit interval, exact at 0 or 100 %, as the Taylor rows)."""
     d = d.reset_index(drop=True)
     unmet = replication.replicates(d)[2]
@@ -164,7 +164,7 @@ def _jackknife_rows(d, pop, pop_class, seed: int, kind: str) -> list[dict]:
 
 
 def _share_rows(d, pop, pop_class, seed: int, kind: str) -> list[dict]:
-    """The shares with the linearised variance (svy, raking residuals swept out)."""
+    """The shares with the linearised variance (svy, calibration residuals swept out)."""
     rows = []
     for outcome in POPULATION_ITEMS:
         est = estimates.by_size_class(d, outcome, share=True, variance="taylor").set_index("group")

@@ -70,6 +70,8 @@ def poststratified(df):
     out["w_base"] = out["w"]
     out["cal_size"] = "0:" + out["size_class"].astype(str)
     out["cal_region"] = "0:*"
+    out["cal_class"] = "0:" + out["size_class"].astype(str)
+    out["cal_lnpop"] = 0.0  # no ln(population) total
     return out
 
 

@@ -153,19 +153,36 @@ def test_jackknife_needs_two_respondents_in_every_class(weighted_years):
         estimates.by_size_class(d, "etterutdanning_ikt", share=True, variance="bootstrap")
 
 
-def test_replicate_raking_is_svy_raking_replicate_by_replicate(weighted_years):
-    """replication.rake_many rakes all replicates at once; each equals svy's rake of that
-    replicate alone (weights._rake: base weights of its class scaled by n_h/(n_h - 1))."""
-    d = weighted_years[2019].data.reset_index(drop=True)
+def test_calibration_to_counts_is_svy_raking_replicate_by_replicate(weighted_years, reg):
+    """weights.calibrate (Newton, all replicates at once) with indicator columns only
+    (``ln_pop=False``) is raking: the year's weights and each jackknife replicate equal svy's
+    rake (iterative proportional fitting) of the same base weights. (With ln(population) the
+    weights and replicates are compared with R's calibrate() in tests/test_r_oracle.py.)"""
+    import polars as pl
+    import svy
+
+    d0 = weighted_years[2019].data.drop(columns=["N_h", "w_base", "w"])
+    d = weights.weight_year(d0, reg.year(2019), config.SizeThresholds(), ln_pop=False).data
+    assert (d["cal_lnpop"] == 0).all()
     reps, scales, unmet = replication.jackknife(d)
-    margins = {m: d.groupby(m)["w"].sum() for m in ("size_band", "region_cell")}
+    controls = {m: d.groupby(m)["w"].sum().to_dict() for m in ("size_band", "region_cell")}
+
+    def svy_rake(rows: pd.DataFrame) -> np.ndarray:
+        cols = ["kommunenr", "size_class", "size_band", "region_cell", "N_h", "w_base"]
+        sample = svy.Sample(
+            pl.from_pandas(rows[cols]),
+            svy.Design(stratum="size_class", wgt="w_base", pop_size="N_h"),
+        )
+        raked = sample.weighting.rake(controls=controls, wgt_name="r", tol=1e-13, max_iter=1000)
+        return raked.data["r"].to_numpy()
+
+    np.testing.assert_allclose(d["w"].to_numpy(), svy_rake(d), rtol=1e-10)
     for i in (0, len(d) // 2, len(d) - 1):
         rep = d.drop(index=i)
         same = rep["size_class"] == d.at[i, "size_class"]
         rep.loc[same, "w_base"] *= (same.sum() + 1) / same.sum()
-        w, met = weights._rake(rep, margins, d["region_cell"].nunique() > 1)
-        assert met and reps[i, i] == 0
-        np.testing.assert_allclose(np.delete(reps[i], i), w.to_numpy(), rtol=1e-10)
+        assert reps[i, i] == 0
+        np.testing.assert_allclose(np.delete(reps[i], i), svy_rake(rep), rtol=1e-10)
 
 
 def test_replicates_are_computed_once_per_design(weighted_years):

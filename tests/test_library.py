@@ -56,8 +56,11 @@ def test_modules_stay_small():
     # replicate design for the models; shares, means, contrasts with either variance; the
     # models' fallback where a replicate separates; random groups above 200 respondents): 6,438;
     # each change from the year before on its own two years' design, the year in the
-    # jackknife's message: 6,447.
-    assert sum(sizes.values()) <= 6447, sum(sizes.values())
+    # jackknife's message: 6,447; calibration to ln(population) by size class (generalised
+    # raking by Newton's method for the year and all its replicates at once, replacing svy's
+    # rake and replication.rake_many; svy's calibration record for the Taylor variance; the
+    # region merged that comes closest when totals are out of reach): 6,539.
+    assert sum(sizes.values()) <= 6539, sum(sizes.values())
 
 
 def test_importing_the_library_has_no_side_effects():

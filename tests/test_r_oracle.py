@@ -1,9 +1,10 @@
-"""Cross-check against R's survey package: raked weights, shares with re-raked jackknife and
-with Taylor SEs (FPC, raking residuals), logit CIs, class contrasts and svyglm.
+"""Cross-check against R's survey package: calibrated weights, shares with re-calibrated jackknife and
+with Taylor SEs (FPC, calibration residuals), logit CIs, class contrasts and svyglm.
 
 R starts from the processed respondents and the register file and makes its own size
-classes, regions, base weights, raking (``rake()`` on the design, so its variance sweeps out
-the calibration), log size and index. R is a test oracle only (installed by .ci/run:
+classes, regions, base weights, calibration (``calibrate(calfun = "raking")`` on the design
+to the counts by population band and region and to ln(population) by size class, so its
+variance sweeps out the calibration), log size and index. R is a test oracle only (installed by .ci/run:
 r-base-core, r-cran-survey, r-cran-mass). Agreement is required to at least 6 significant
 digits. Without Rscript the test is skipped locally and fails in CI.
 What the built site publishes is compared with R in ``tests/test_site.py``.
@@ -12,11 +13,10 @@ What the built site publishes is compared with R in ``tests/test_site.py``.
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 from conftest import r_oracle
 
-from analysis import config, estimates, models, trends
+from analysis import config, estimates, models, trends, weights
 
 
 @pytest.fixture(
@@ -30,15 +30,15 @@ from analysis import config, estimates, models, trends
 )
 def case(request, ingested, weighted, tmp_path_factory):
     """R starts from the processed respondents and the register file; Python's respondents
-    come from ``analysis.load`` (derived variables and raked weights)."""
+    come from ``analysis.load`` (derived variables and calibrated weights)."""
     year, var = request.param
     r = r_oracle(tmp_path_factory.mktemp("r"), ingested.respondents, weighted, year, var)
     d = weighted[weighted["year"] == year].reset_index(drop=True)
     return d, var, r, weighted
 
 
-def test_raked_weights_agree_with_r(case):
-    """R rakes its own base weights to its own register margins: the same weights."""
+def test_calibrated_weights_agree_with_r(case):
+    """R calibrates its own base weights to its own register totals: the same weights."""
     d, _, r, _ = case
     rw = {k.split(".", 1)[1]: v for k, v in r.items() if k.startswith("weight.")}
     assert len(rw) == len(d)
@@ -47,7 +47,7 @@ def test_raked_weights_agree_with_r(case):
 
 
 def test_shares_ses_and_logit_intervals_agree_with_r(case):
-    """The published shares: re-raked JKn replicate SEs (R: rake() on as.svrepdesign(type =
+    """The published shares: re-calibrated JKn replicate SEs (R: calibrate() on as.svrepdesign(type =
     "JKn")) and the logit interval on the domain's degrees of freedom."""
     d, var, r, _ = case
     py = estimates.by_size_class(d, var, share=True).set_index("group")
@@ -61,7 +61,7 @@ def test_shares_ses_and_logit_intervals_agree_with_r(case):
 
 
 def test_taylor_shares_agree_with_r(case):
-    """The linearised variance (svy, raking residuals swept out; R: rake() on the svydesign,
+    """The linearised variance (svy, calibration residuals swept out; R: calibrate() on the svydesign,
     svyciprop): what the coverage study compares the jackknife with."""
     d, var, r, _ = case
     py = estimates.by_size_class(d, var, share=True, variance="taylor").set_index("group")
@@ -72,8 +72,9 @@ def test_taylor_shares_agree_with_r(case):
             assert py.loc[group, col] == pytest.approx(want, rel=1e-6), (group, col)
 
 
-def test_jackknife_replicates_are_raked_to_the_margins(case):
-    """Every replicate deletes one respondent and meets the full sample's margins to 1e-10;
+def test_jackknife_replicates_are_calibrated_to_the_totals(case):
+    """Every replicate deletes one respondent and meets every total of the full sample's
+    calibration (counts by band and region cell, ln(population) by size class) to 1e-10;
     the scales are (1 - f_h)(n_h - 1)/n_h. (What R makes of them is compared above.)"""
     from analysis import replication
 
@@ -81,11 +82,9 @@ def test_jackknife_replicates_are_raked_to_the_margins(case):
     reps, scales, unmet = replication.jackknife(d)
     assert reps.shape == (len(d), len(d)) and unmet == 0
     assert (reps.diagonal() == 0).all() and (reps[~np.eye(len(d), dtype=bool)] > 0).all()
-    for m in ("cal_size", "cal_region"):
-        codes, _ = pd.factorize(d[m], sort=True)
-        target = d.groupby(codes)["w"].sum().to_numpy()
-        got = np.stack([np.bincount(codes, weights=row) for row in reps])
-        assert np.abs(got / target - 1).max() < 1e-10, m
+    x = weights._aux(d)  # every auxiliary column, those the calibration drops included
+    assert x.shape[1] == d["cal_size"].nunique() + d["cal_region"].nunique() + 3
+    assert np.abs(reps @ x / (d["w"].to_numpy() @ x) - 1).max() < 1e-10
     n_h = d["size_class"].astype(str).map(d["size_class"].astype(str).value_counts())
     want = (1 - n_h / d["N_h"]) * (n_h - 1) / n_h
     assert scales == pytest.approx(want.to_numpy(), rel=1e-12)
@@ -93,8 +92,8 @@ def test_jackknife_replicates_are_raked_to_the_margins(case):
 
 @pytest.mark.parametrize("variance", ["jackknife", "taylor"])
 def test_survey_weighted_logistic_regression_agrees_with_r(case, variance):
-    """M1, refitted in every re-raked JKn replicate (published; R: svyglm on the replicate
-    design) and linearised (R: svyglm on the raked svydesign)."""
+    """M1, refitted in every re-calibrated JKn replicate (published; R: svyglm on the replicate
+    design) and linearised (R: svyglm on the calibrated svydesign)."""
     d, var, r, _ = case
     fit = models.svyglm(f"{var} ~ ln_pop_c + cri_c", d, "binomial", variance=variance)
     assert ("JKn" in fit.method) == (variance == "jackknife")
@@ -140,7 +139,7 @@ def test_class_contrasts_agree_with_r(case):
 
 
 def test_variance_is_not_the_fixed_weight_variance(case):
-    """The oracle can tell: with the raked weights taken as fixed, SEs differ from R's."""
+    """The oracle can tell: with the calibrated weights taken as fixed, SEs differ from R's."""
     d, var, r, _ = case
     import polars as pl
     import svy
@@ -155,7 +154,7 @@ def test_variance_is_not_the_fixed_weight_variance(case):
 
 def test_change_from_the_year_before_agrees_with_r(case):
     """Year-over-year change on one design with the municipality as PSU across both years,
-    raked to each year's margins (R: rake() on the pooled design, then svyglm)."""
+    calibrated to each year's totals (R: calibrate() on the pooled design, then svyglm)."""
     d, var, r, weighted = case
     year = int(d["year"].iloc[0])
     if year - 1 not in set(weighted["year"]):
@@ -181,7 +180,7 @@ def test_survey_weighted_ordered_logit_agrees_with_r(case):
 
 
 def test_a_thin_region_is_merged_the_same_way_as_in_r(ingested, reg, tmp_path):
-    """Only 2 respondents in Sørlandet in 2019: both merge it with a neighbour before raking."""
+    """Only 2 respondents in Sørlandet in 2019: both merge it with a neighbour before calibrating."""
     from analysis import load
 
     resp = ingested.respondents[ingested.respondents["year"].isin([2018, 2019])]

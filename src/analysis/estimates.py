@@ -1,12 +1,12 @@
 """Design-based estimates: shares and means by size class, differences, FDR.
 
 Design (see :mod:`analysis.weights`): strata = size classes with the register's counts N_h
-(finite-population correction), raked weights. Standard errors come from re-raked delete-one
-jackknife replicates (JKn within size class, every replicate raked again to the same margins:
-:func:`replication.replicates`; R's ``rake()`` on ``as.svrepdesign(type = "JKn")``, the variance
+(finite-population correction), calibrated weights. Standard errors come from re-calibrated delete-one
+jackknife replicates (JKn within size class, every replicate calibrated again to the same totals:
+:func:`replication.replicates`; R's ``calibrate()`` on ``as.svrepdesign(type = "JKn")``, the variance
 centred on the mean of the replicates as R's default ``mse = FALSE``).
 On repeated samples their intervals covered the true shares at the nominal rate where the
-Taylor linearisation (``variance="taylor"``: svy, raking residuals swept out) was about 6 %
+Taylor linearisation (``variance="taylor"``: svy, calibration residuals swept out) was about 6 %
 too small (docs/methods.md). Item non-response is handled as domain estimation (a respondent
 without a valid answer leaves the estimate but stays in the design), i.e. assumed missing at
 random given the weights. Intervals for shares are computed on the logit scale from the
@@ -24,8 +24,8 @@ import pandas as pd
 
 from analysis import config, replication, results, weights
 
-_JK = "re-raked JKn replicates (delete one, strata = size class, FPC)"
-_TAYLOR = "svy, Taylor with raking residuals: strata = size class, FPC"
+_JK = "re-calibrated JKn replicates (delete one, strata = size class, FPC)"
+_TAYLOR = "svy, Taylor with calibration residuals: strata = size class, FPC"
 METHOD_SHARE = f"design-based ({_JK}); logit CI"
 METHOD_MEAN = f"design-based ({_JK}); t CI"
 METHOD_CONTRAST = f"design-based contrast of size-class estimates ({_JK}); t CI; n = smaller class"
@@ -52,8 +52,8 @@ HEADLINE_SHARES = (
 
 
 def sample(df: pd.DataFrame, cols: list[str], weighted: bool = True):
-    """svy Sample of the respondents: stratified by size class with FPC, weights raked again
-    from the base weights so that the variance honours the raking (:func:`weights.design`)."""
+    """svy Sample of the respondents: stratified by size class with FPC, weights calibrated
+    again from the base weights so that the variance honours the calibration (:func:`weights.design`)."""
     import polars as pl
     import svy
 
@@ -86,7 +86,7 @@ def _share_interval(est: float, se: float, n: int, df: int) -> tuple[float, floa
 
 
 class _Replicated:
-    """Domain means of one variable and their re-raked JKn replicates (``replication``)."""
+    """Domain means of one variable and their re-calibrated JKn replicates (``replication``)."""
 
     def __init__(self, df: pd.DataFrame, var: str) -> None:
         d = df.reset_index(drop=True)
@@ -193,8 +193,8 @@ def by_size_class(
 ) -> pd.DataFrame:
     """Estimates for each size class and for all: group, estimate, se, ci, n, N, df, method.
 
-    ``variance``: "jackknife" (re-raked JKn replicates; the published estimator) or "taylor"
-    (svy's linearisation with the raking residuals swept out). ``weighted=False``: the
+    ``variance``: "jackknife" (re-calibrated JKn replicates; the published estimator) or "taylor"
+    (svy's linearisation with the calibration residuals swept out). ``weighted=False``: the
     unweighted respondent share (a sensitivity check)."""
     if df[var].notna().sum() == 0:
         return pd.DataFrame()

@@ -38,11 +38,13 @@ DERIVED_COLUMNS: dict[str, tuple[str, str]] = {
     "suksess_topp2": ("0/1", "succeeds to a large or very large extent (suksess_tjenester >= 4)"),
     "N_h": ("float", "municipalities in the size class in the register (stratum size, FPC)"),
     "w_base": ("float", "base weight N_h / n_h"),
-    "w": ("float", "final weight: raked to the register by population band and region"),
+    "w": ("float", "final weight: calibrated to the register (bands, region, ln(population))"),
     "size_band": ("str", "population band the weights are raked to ('lo-hi', hi exclusive)"),
     "region_cell": ("str", "raking cell of the region: the region, or regions merged with '+'"),
-    "cal_size": ("str", "raking cell of the population-band margin: '<year>:<band>'"),
-    "cal_region": ("str", "raking cell of the region margin: '<year>:<region>' ('*': not raked)"),
+    "cal_size": ("str", "calibration cell of the population-band margin: '<year>:<band>'"),
+    "cal_region": ("str", "calibration cell of the region margin: '<year>:<region>' ('*': none)"),
+    "cal_class": ("str", "group of the ln(population) total: '<year>:<size class>'"),
+    "cal_lnpop": ("float", "ln(population), calibrated to its register total (0: not calibrated)"),
     "panel_id": ("str", "municipality code in the last survey year (follows mergers)"),
     "panel_mapping": ("str", "how the code was mapped to panel_id"),
 }
@@ -121,7 +123,7 @@ class Survey:
 def weight_all(
     respondents: pd.DataFrame, register: Register, thresholds: config.SizeThresholds
 ) -> tuple[pd.DataFrame, dict[int, weights.Weighting]]:
-    """Derived variables, design columns and raked weights of every year, ``panel_id`` across
+    """Derived variables, design columns and calibrated weights of every year, ``panel_id`` across
     the reforms; private columns dropped. Returns the table and each year's diagnostics."""
     parts, diag = [], {}
     for y in sorted(respondents["year"].unique()):

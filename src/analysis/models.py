@@ -3,7 +3,7 @@
 The notebooks write every model as a formula string, for example
 ``"etterutdanning_ikt ~ ln_pop_c * cri_c"``; the same string fits
 
-* :func:`svyglm`: a survey-weighted GLM with svy (R's ``svyglm``; variance from re-raked JKn
+* :func:`svyglm`: a survey-weighted GLM with svy (R's ``svyglm``; variance from re-calibrated JKn
   replicate refits for one year, Taylor for pooled years), returned as a :class:`DesignFit`
   that keeps the svy fit and gives tidy coefficients, average marginal effects (total
   derivatives, so an interaction term is differentiated with its main effects) and predictions;
@@ -30,7 +30,7 @@ import pandas as pd
 
 from analysis import replication, weights
 
-#: Design-based variance for one survey year: strata = size class, raked weights, no FPC
+#: Design-based variance for one survey year: strata = size class, calibrated weights, no FPC
 #: (regression coefficients are model parameters; see docs/methods.md).
 DESIGN_YEAR = "year"
 #: Pooled over years: PSU = municipality followed across the reforms (``panel_id``).
@@ -129,17 +129,17 @@ class DesignFit:
         link = "logistic" if self.family == "binomial" else "linear"
         if self.variance == "jackknife":
             how = (
-                f"re-raked JKn replicates refitted ({self.replicates}, strata = size class, no FPC)"
+                f"re-calibrated JKn replicates refitted ({self.replicates}, strata = size class, no FPC)"
             )
         else:
             where = (
-                "PSU = municipality across reforms, raked to each year's margins"
+                "PSU = municipality across reforms, calibrated to each year's totals"
                 if self.design == DESIGN_POOLED
                 else "strata = size class, no FPC"
             )
-            how = f"Taylor with raking residuals; {where}"
+            how = f"Taylor with calibration residuals; {where}"
             if self.variance == FALLBACK:
-                how += "; a re-raked JKn replicate's fit separates, so no jackknife variance"
+                how += "; a re-calibrated JKn replicate's fit separates, so no jackknife variance"
         return f"survey-weighted {link} regression (svy, {how})"
 
     def coefs(self) -> pd.DataFrame:
@@ -256,8 +256,8 @@ def svyglm(
     """Fit ``formula`` survey-weighted with svy on the respondents ``data`` (weights ``w``).
 
     ``design``: :data:`DESIGN_YEAR` (strata = size class, no FPC) or :data:`DESIGN_POOLED`
-    (PSU = ``panel_id``). The variance honours the raking: ``variance`` "jackknife" (default
-    for one year; refitted with each re-raked JKn replicate's weights, df = respondents less
+    (PSU = ``panel_id``). The variance honours the calibration: ``variance`` "jackknife" (default
+    for one year; refitted with each re-calibrated JKn replicate's weights, df = respondents less
     their classes less the slopes) or "taylor" (default and only choice for pooled years).
     Where a coefficient separates in a replicate refit (no jackknife variance for it or the
     marginal effects resting on it), the default refits with Taylor if that identifies more
@@ -375,8 +375,8 @@ class OrderedFit:
     The weighted log-likelihood is maximised with statsmodels' ``OrderedModel``; the variance
     is the design-based variance of the linearised estimator: each respondent's influence
     H^-1 s_i (H the weighted information, s_i the score) is a column whose weighted total
-    svy estimates on the raked design (:func:`analysis.weights.design`, no FPC), so strata
-    and the raking residuals enter as for :func:`svyglm`.
+    svy estimates on the calibrated design (:func:`analysis.weights.design`, no FPC), so strata
+    and the calibration residuals enter as for :func:`svyglm`.
     """
 
     formula: str
@@ -389,7 +389,7 @@ class OrderedFit:
     converged: bool
     method: str = (
         "survey-weighted ordered logit (statsmodels OrderedModel, weighted likelihood; svy "
-        "Taylor with raking residuals on the influence functions; strata = size class, no FPC)"
+        "Taylor with calibration residuals on the influence functions; strata = size class, no FPC)"
     )
 
     def coefs(self) -> pd.DataFrame:

@@ -1,9 +1,10 @@
-"""Replication: re-raked delete-one jackknife (JKn) replicate weights of one survey year.
+"""Replication: re-calibrated delete-one jackknife (JKn) replicate weights of one survey year.
 
 Every replicate leaves one respondent out (above :data:`MAX_REPLICATES` respondents, one
 random group), scales up the base weights of the rest of its size class by n_h / (n_h - 1)
-and is raked again to the same margins as the full sample (R's ``rake()`` on
-``as.svrepdesign(design, type = "JKn")``), so the replicate variance honours the raking.
+and is calibrated again to the same totals as the full sample (R's ``calibrate(...,
+calfun = "raking")`` on ``as.svrepdesign(design, type = "JKn")``), so the replicate variance
+honours the calibration.
 :func:`replicates` gives them once per design (cached); estimates use them directly
 (:mod:`analysis.estimates`) and models through a svy replicate design (:func:`design`,
 ``method="replication"``). Checked against R in ``tests/test_r_oracle.py``.
@@ -17,35 +18,6 @@ import numpy as np
 import pandas as pd
 
 from analysis import weights
-
-
-def rake_many(
-    base: np.ndarray, cells: list[np.ndarray], targets: list[np.ndarray]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Raking (iterative proportional fitting) of many weight vectors at once: the rows of
-    ``base`` (replicates x respondents) are raked to the same margins, ``cells[k]`` giving
-    each respondent's level (0 .. L-1) of margin k and ``targets[k]`` its L totals. svy's
-    rake takes about 9 ms per replicate; this rakes a demo year's 100 replicates in 5-10 ms
-    (checked against svy, replicate by replicate, in tests/test_estimates.py). Returns the
-    raked rows and, per row, whether every margin was met to 1e-10 relative (else the last
-    iterate, as R keeps it)."""
-    w = np.array(base, dtype=float)
-    ind = [np.eye(len(t))[c] for c, t in zip(cells, targets, strict=True)]  # respondents x L
-
-    def gap() -> np.ndarray:
-        return np.max(
-            [np.max(np.abs(w @ a / t - 1), axis=1) for a, t in zip(ind, targets, strict=True)],
-            axis=0,
-        )
-
-    for _ in range(weights.RAKE_MAX_ITER):
-        for a, t, c in zip(ind, targets, cells, strict=True):
-            sums = w @ a
-            w *= np.divide(t, sums, out=np.ones_like(sums), where=sums > 0)[:, c]
-        if gap().max() < weights.RAKE_TOL:
-            break
-    return w, gap() < 1e-10
-
 
 #: At most this many replicates: a larger survey year (an employee-level survey, the
 #: benchmark's 10x and 100x) deletes random groups instead of single respondents, so the cost
@@ -74,18 +46,18 @@ def groups(cls: np.ndarray, max_replicates: int = MAX_REPLICATES) -> np.ndarray:
 def jackknife(
     d: pd.DataFrame, fpc: bool = True, max_replicates: int = MAX_REPLICATES
 ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Delete-one jackknife (JKn, strata = size class) replicate weights of raked respondents
-    (:func:`analysis.weights.weight_year`'s output), each replicate raked again to the same
-    margins; R's ``rake(as.svrepdesign(design, type = "JKn"), ...)``. Returns the replicate
+    """Delete-one jackknife (JKn, strata = size class) replicate weights of calibrated respondents
+    (:func:`analysis.weights.weight_year`'s output), each replicate calibrated again to the
+    same totals; R's ``calibrate(as.svrepdesign(design, type = "JKn"), ...)``. Returns the replicate
     weights (one row per replicate, 0 for the deleted municipality), their scales
     (1 - f_h)(G_h - 1)/G_h with G_h = n_h replicates in the class (the variance of an estimate
     is sum(scale * (replicate estimate - mean of the replicate estimates)^2), R's default
     ``mse = FALSE``) and how many replicates did not meet their margins to 1e-10 (their last
     iterate is kept, as R keeps it). ``fpc=False``: no finite-population correction, as the
     models' design. Above ``max_replicates`` respondents a replicate deletes a random group
-    (:func:`groups`) and scales the rest of its class by n_h / (n_h - m_g). The raking cells are
-    ``cal_size`` and ``cal_region`` (as :func:`analysis.weights.design`), their targets the
-    totals of the final weights ``w``."""
+    (:func:`groups`) and scales the rest of its class by n_h / (n_h - m_g). The auxiliaries are
+    :func:`analysis.weights.calibration_matrix` (as :func:`analysis.weights.design`), their
+    totals those of the final weights ``w``."""
     d = d.reset_index(drop=True)
     cls = d["size_class"].astype(str).to_numpy()
     alone = sorted(c for c, n in pd.Series(cls).value_counts().items() if n < 2)
@@ -108,12 +80,8 @@ def jackknife(
         base[g, out] = 0.0
         f_h = n_h / float(d["N_h"].to_numpy()[out][0]) if fpc else 0.0
         scales[g] = (1 - f_h) * (g_h - 1) / g_h
-    cells, targets = [], []
-    for m in ("cal_size", "cal_region"):
-        codes, levels = pd.factorize(d[m], sort=True)
-        cells.append(codes)
-        targets.append(d.groupby(codes)["w"].sum().reindex(range(len(levels))).to_numpy())
-    reps, met = rake_many(base, cells, targets)
+    x = weights.calibration_matrix(d)
+    reps, met = weights.calibrate(base, x, d["w"].to_numpy(float) @ x)
     return reps, scales, int((~met).sum())
 
 
@@ -124,7 +92,7 @@ def describe(reps: np.ndarray) -> str:
 
 
 #: Columns :func:`replicates` needs (and the key of its cache).
-JACKKNIFE_COLUMNS = ("kommunenr", "size_class", "N_h", "w_base", "w", "cal_size", "cal_region")
+JACKKNIFE_COLUMNS = ("kommunenr", "size_class", "N_h", "w_base", "w", *weights.CALIBRATION_COLUMNS)
 _REPLICATE_CACHE: dict[tuple[bool, str], tuple[np.ndarray, np.ndarray, int]] = {}
 
 
@@ -147,7 +115,7 @@ def replicates(d: pd.DataFrame, fpc: bool = True) -> tuple[np.ndarray, np.ndarra
 
 
 def design(df: pd.DataFrame, cols: list[str], dof: int, fpc: bool = False):
-    """svy Sample of ``df`` with the final weights ``w`` and the re-raked JKn replicate
+    """svy Sample of ``df`` with the final weights ``w`` and the re-calibrated JKn replicate
     weights of :func:`replicates` (columns ``rw1`` ...), declared as a jackknife with their
     scales and ``dof`` design degrees of freedom: svy's ``method="replication"`` refits a
     model with every replicate's weights (R's ``svyglm`` on a ``svrepdesign``)."""

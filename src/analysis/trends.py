@@ -8,7 +8,7 @@ in the target year; such mappings are flagged. The resulting ``panel_id`` cluste
 answers of one municipality across years.
 
 Year-over-year changes are design-based contrasts between two years' estimates on a design
-whose PSU is the municipality (``panel_id``), raked to each year's margins (the variance
+whose PSU is the municipality (``panel_id``), calibrated to each year's totals (the variance
 sweeps out the calibration, :func:`analysis.weights.design`), so the covariance of
 municipalities that answer in both years enters the standard error. The two years are
 treated as with-replacement samples (no FPC).
@@ -21,8 +21,8 @@ import pandas as pd
 from analysis.register import Register
 
 METHOD_CHANGE = (
-    "design-based contrast of two years (svy, Taylor with raking residuals); PSU = "
-    "municipality across reforms, raked to each year's margins, with replacement; t CI"
+    "design-based contrast of two years (svy, Taylor with calibration residuals); PSU = "
+    "municipality across reforms, calibrated to each year's totals, with replacement; t CI"
 )
 
 

@@ -1,13 +1,14 @@
-"""Weights and design: raking each year's respondents to the register.
+"""Weights and design: calibrating each year's respondents to the register.
 
 Design of one survey year: strata = size classes, stratum population N_h = the register's
 number of municipalities in the class (finite-population correction), base weight N_h / n_h.
-The base weights are raked (svy's ``weighting.rake``) to the register's municipality counts
-by population band (:data:`BAND_EDGES` inside the size classes) and by region; a region with
-fewer than ``MIN_REGION_RESPONDENTS`` respondents is merged with a bordering one. Variance
-honours the raking: :func:`design` rakes the base weights again, so svy's Taylor
-linearisation sweeps the margins out (as R's ``rake()``; cells ``cal_size``/``cal_region``).
-"""
+The base weights are calibrated by generalised raking (:func:`calibrate`, R's
+``calibrate(calfun = "raking")``) to the register's municipality counts by population band
+(:data:`BAND_EDGES` inside the size classes) and by region, and to its total of
+ln(population) within each size class; a region with fewer than ``MIN_REGION_RESPONDENTS``
+respondents is merged with a bordering one. Variance honours the calibration: :func:`design`
+gives svy the calibration's auxiliary matrix, so its Taylor linearisation sweeps it out, and
+:mod:`analysis.replication` calibrates every jackknife replicate again."""
 
 from __future__ import annotations
 
@@ -41,8 +42,8 @@ MIN_BAND_RESPONDENTS = 5
 #: for: the region of the most extreme factor is merged with a bordering region and the base
 #: weights are raked again (:func:`weight_year`).
 G_BOUNDS = (0.25, 4.0)
-RAKE_TOL = 1e-13  # svy raking convergence tolerance: every margin is met to 1e-10 (tested)
-RAKE_MAX_ITER = 1000  # not converging within this: regions merged, else an error
+RAKE_TOL = 1e-13  # calibration stops below this relative gap: every total met to 1e-10 (tested)
+RAKE_MAX_ITER = 100  # Newton steps; not converging within them: regions merged, else an error
 
 
 @dataclass
@@ -126,36 +127,96 @@ def kish(w: np.ndarray) -> tuple[float, float]:
     return float(n_eff), float(len(w) / n_eff)
 
 
-def _rake(
-    out: pd.DataFrame, margins: dict[str, pd.Series], use_region: bool
-) -> tuple[pd.Series, bool]:
-    """Base weights raked (svy) to the band margin and, with ``use_region``, the region cells;
-    whether every margin was met (to 1e-10 relative; else the last iterate)."""
-    import polars as pl
-    import svy
+#: The calibration's columns (:func:`calibration_matrix`), added to the respondents by
+#: :func:`weight_year` and read by the variance designs.
+CALIBRATION_COLUMNS = ("cal_size", "cal_region", "cal_class", "cal_lnpop")
 
-    cols = ["kommunenr", "size_class", "size_band", "region_cell", "N_h", "w_base"]
-    sample = svy.Sample(
-        pl.from_pandas(out[cols]),
-        svy.Design(stratum="size_class", wgt="w_base", pop_size="N_h"),
-    )
-    controls = {"size_band": {k: float(v) for k, v in margins["size_band"].items()}}
-    if use_region:
-        controls["region_cell"] = {k: float(v) for k, v in margins["region_cell"].items()}
-    raked = sample.weighting.rake(
-        controls=controls,
-        wgt_name="w",
-        tol=RAKE_TOL,  # svy's default (1e-4) met the size-class margins only to about 1e-6
-        max_iter=RAKE_MAX_ITER,
-        on_nonconvergence="ignore",  # margins no weights can meet: weight_year merges regions
-    )
-    w = raked.data.select(["kommunenr", "w"]).to_pandas().set_index("kommunenr")["w"]
-    w = out["kommunenr"].map(w)
-    met = all(
-        np.allclose(w.groupby(out[m]).sum().reindex(list(c)), list(c.values()), rtol=1e-10, atol=0)
-        for m, c in controls.items()
-    )
-    return w, met
+
+def _aux(d: pd.DataFrame) -> np.ndarray:
+    """Every auxiliary column: an indicator per level of ``cal_size`` and of ``cal_region``,
+    and ``cal_lnpop`` within each level of ``cal_class``."""
+    blocks = [pd.get_dummies(d[c], dtype=float).to_numpy() for c in ("cal_size", "cal_region")]
+    lnpop = pd.get_dummies(d["cal_class"], dtype=float).to_numpy()
+    blocks.append(lnpop * d["cal_lnpop"].to_numpy(float)[:, None])
+    return np.column_stack(blocks)
+
+
+def _independent(x: np.ndarray) -> np.ndarray:
+    """Indices of linearly independent columns of ``x`` that span it (pivoted QR)."""
+    from scipy.linalg import qr
+
+    r, piv = qr(x, mode="r", pivoting=True)
+    diag = np.abs(np.diag(r))
+    return np.sort(piv[: int((diag > 1e-10 * diag[0]).sum())]) if len(diag) else piv[:0]
+
+
+def calibration_matrix(d: pd.DataFrame) -> np.ndarray:
+    """The auxiliary matrix of the calibration of the rows of ``d`` (the columns of
+    :data:`CALIBRATION_COLUMNS`), without columns that the others span: the indicators of the
+    population bands and of the region cells (each year's sum to one), and ln(population)
+    within each size class. Its totals under the final weights ``w`` are the register's."""
+    x = _aux(d)
+    return x[:, _independent(x)]
+
+
+def calibrate(base: np.ndarray, x: np.ndarray, totals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Generalised raking (Deville and Särndal's exponential distance; R's ``calibrate(...,
+    calfun = "raking")``) of every row of ``base`` (replicates x respondents) to the same
+    ``totals`` of the columns of ``x`` (respondents x p, linearly independent): w = base
+    exp(x lambda) with x'w = totals, by Newton's method with step halving on the convex dual,
+    all rows at once. With indicator
+    columns only this is raking (iterative proportional fitting reaches the same weights).
+    Returns the weights and, per row, whether every total was met to 1e-10 relative (else the
+    last iterate, as R keeps it)."""
+    base = np.atleast_2d(np.asarray(base, dtype=float))
+    outer = (x[:, :, None] * x[:, None, :]).reshape(len(x), -1)  # rows of x x'
+    scale = np.maximum(np.abs(totals), 1e-300)
+
+    def dual(lam: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Weights and the convex dual sum(w) - lambda'totals, whose gradient is the gap."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            w = base[rows] * np.exp(lam @ x.T)
+            return w, np.nan_to_num(w.sum(axis=1) - lam @ totals, nan=np.inf)
+
+    lam = np.zeros((len(base), x.shape[1]))
+    w, f = dual(lam, np.arange(len(base)))
+    stuck = np.zeros(len(base), dtype=bool)  # no step lowers the dual: totals out of reach
+    for _ in range(RAKE_MAX_ITER):
+        gap = w @ x - totals
+        todo = np.flatnonzero((np.max(np.abs(gap) / scale, axis=1) >= RAKE_TOL) & ~stuck)
+        if not len(todo):
+            break
+        hess = (w[todo] @ outer).reshape(len(todo), x.shape[1], x.shape[1])
+        try:
+            step = np.linalg.solve(hess, gap[todo][:, :, None])[:, :, 0]
+        except np.linalg.LinAlgError:  # a deleted respondent emptied a cell: no weights meet it
+            step = (np.linalg.pinv(hess) @ gap[todo][:, :, None])[:, :, 0]
+        t = np.ones(len(todo))  # Newton step, halved until the dual does not rise
+        for _ in range(40):
+            w_new, f_new = dual(lam[todo] - t[:, None] * step, todo)
+            worse = ~(f_new <= f[todo] + 1e-12 * np.abs(f[todo]))
+            if not worse.any():
+                break
+            t[worse] /= 2
+        stuck[todo[worse]] = True
+        rows, ok = todo[~worse], ~worse
+        lam[rows] -= t[ok, None] * step[ok]
+        w[rows], f[rows] = w_new[ok], f_new[ok]
+    err = np.max(np.abs(w @ x - totals) / scale, axis=1)
+    return w, err < 1e-10
+
+
+def _calibrate(out: pd.DataFrame, frame: pd.DataFrame) -> tuple[pd.Series, bool]:
+    """The base weights of ``out`` calibrated (:func:`calibrate`) to the totals of the
+    register's municipalities ``frame`` (both with :data:`CALIBRATION_COLUMNS`); whether every
+    total, including those of the columns :func:`calibration_matrix` drops, was met."""
+    both = _aux(pd.concat([out[list(CALIBRATION_COLUMNS)], frame[list(CALIBRATION_COLUMNS)]]))
+    x, totals = both[: len(out)], both[len(out) :].sum(axis=0)
+    keep = _independent(x)
+    w, _ = calibrate(out["w_base"].to_numpy(float), x[:, keep], totals[keep])
+    achieved = w[0] @ x
+    met = bool(np.all(np.abs(achieved - totals) <= 1e-10 * np.maximum(np.abs(totals), 1)))
+    return pd.Series(w[0], index=out.index), met
 
 
 def weight_year(
@@ -164,11 +225,16 @@ def weight_year(
     thresholds: config.SizeThresholds,
     rake: bool = True,
     bands: bool = True,
+    ln_pop: bool = True,
 ) -> Weighting:
-    """Base weights N_h/n_h, then raking to the register's counts by population band (finer
-    than the size classes, ``bands=False``: the size classes) and by region (svy). While a
-    raking factor falls outside :data:`G_BOUNDS` or the margins cannot be met, the region of
-    the most extreme factor is merged with a neighbour and the base weights are raked again."""
+    """Base weights N_h/n_h, then calibration (generalised raking, :func:`calibrate`) to the
+    register's municipality counts by population band (finer than the size classes;
+    ``bands=False``: the size classes) and by region, and to its total of ln(population) in
+    each size class (``ln_pop=False``: counts only, which is raking). While a factor
+    g = w / w_base falls outside :data:`G_BOUNDS` or the totals cannot be met, the region of
+    the most extreme factor is merged with a neighbour and the base weights are calibrated
+    again; with the regions in one cell, ln(population) is left out (the method says so)
+    before the year stops with an error."""
     out = d.copy()
     out["size_class"] = out["size_class"].astype(str)
     margins = register_margins(reg_year, thresholds)
@@ -192,26 +258,56 @@ def weight_year(
     reg_n = out["region"].value_counts().reindex(margins["region"].index, fill_value=0)
     edges = band_edges(out["population"], thresholds) if bands else []
     out["size_band"] = band_labels(out["population"], edges)
-    band_n = band_labels(reg_year["population"], edges).value_counts()
+    frame = pd.DataFrame(
+        {
+            "size_band": band_labels(reg_year["population"], edges).to_numpy(),
+            "size_class": size_class(reg_year["population"], thresholds).astype(str).to_numpy(),
+            "population": reg_year["population"].to_numpy(float),
+        }
+    )
+    band_n = frame["size_band"].value_counts()
     margins["size_band"] = band_n.reindex(
         sorted(band_n.index, key=lambda b: int(b.split("-")[0].rstrip("+")))
     )
-    extreme: list[str] = []  # regions merged because a raking factor left G_BOUNDS
-    while True:
-        cells = region_cells(reg_n, tuple(extreme))
+    for f in (out, frame):
+        f["cal_size"] = year + ":" + f["size_band"]
+        f["cal_class"] = year + ":" + f["size_class"]
+
+    def attempt(merge: list[str], ln_pop: bool) -> tuple[bool, dict[str, str]]:
+        """Calibrate with the regions of ``merge`` merged; whether every total was met."""
+        cells = region_cells(reg_n, tuple(merge))
+        use_region = len(set(cells.values())) > 1
         out["region_cell"] = out["region"].map(cells)
+        out["cal_region"] = year + ":" + (out["region_cell"] if use_region else "*")
+        frame["cal_region"] = year + ":" + (frame["region"].map(cells) if use_region else "*")
+        for f in (out, frame):
+            f["cal_lnpop"] = np.log(f["population"].astype(float)) if ln_pop else 0.0
+        out["w"], met = _calibrate(out, frame) if rake else (out["w_base"], True)
+        return met, cells
+
+    def spread(merge: list[str]) -> tuple[bool, float]:
+        met, _ = attempt(merge, ln_pop)
+        return not met, float(np.abs(np.log(out["w"] / out["w_base"])).max())
+
+    frame["region"] = reg_year["region"].to_numpy()
+    extreme: list[str] = []  # regions merged because a factor left G_BOUNDS
+    while True:
+        met, cells = attempt(extreme, ln_pop)
         use_region = rake and len(set(cells.values())) > 1
-        margins["region_cell"] = reg_year["region"].map(cells).value_counts().sort_index()
-        if not rake:
-            out["w"] = out["w_base"]
-            break
-        out["w"], met = _rake(out, margins, use_region)
         g = out["w"] / out["w_base"]
-        if met and g.between(*G_BOUNDS).all():
+        if not rake or (met and g.between(*G_BOUNDS).all()):
             break
-        i = int(np.argmax(np.abs(np.log(g.to_numpy()))))
+        with np.errstate(divide="ignore"):
+            i = int(np.argmax(np.abs(np.log(g.to_numpy()))))
         worst = out.iloc[i]
-        if not use_region:
+        if use_region and met:
+            extreme.append(str(worst["region"]))
+        elif use_region:  # totals out of reach: merge the region whose merging comes closest
+            with np.errstate(divide="ignore"):
+                extreme.append(min(sorted(reg_n.index), key=lambda r: spread([*extreme, r])))
+        elif ln_pop:
+            ln_pop = False  # the counts alone, as raking: the method says so
+        else:
             what = (
                 f"gives factors outside {G_BOUNDS[0]}-{G_BOUNDS[1]}"
                 if met
@@ -223,14 +319,21 @@ def weight_year(
                 f"{g.iloc[i]:.3g} times its base weight. Its band has too few respondents for "
                 "the municipalities it stands for; check the delivery"
             )
-        extreme.append(str(worst["region"]))
+    margins["region_cell"] = reg_year["region"].map(cells).value_counts().sort_index()
     out = out.reset_index(drop=True)
     merged = sorted({c for c in cells.values() if "+" in c})
     margins = {k: margins[k] for k in ("size_class", "size_band", "region_cell")}
     if rake:
         method = (
-            f"raked to register counts by population band ({len(margins['size_band'])} bands "
-            "within the size classes)" + (" and region" if use_region else "") + " (svy rake)"
+            "calibrated (generalised raking) to register counts by population band "
+            f"({len(margins['size_band'])} bands within the size classes)"
+            + (" and region" if use_region else "")
+            + (
+                " and to the total of ln(population) in each size class"
+                if ln_pop
+                else "; ln(population) left out: the totals could not be met within factors "
+                f"{G_BOUNDS[0]}-{G_BOUNDS[1]}"
+            )
         )
         if merged:
             method += (
@@ -245,8 +348,7 @@ def weight_year(
             )
     else:
         method = "post-stratified to register counts by size class"
-    out["cal_size"] = year + ":" + out["size_band"]
-    out["cal_region"] = year + ":" + (out["region_cell"] if use_region else "*")
+        out["cal_region"], out["cal_lnpop"] = year + ":*", 0.0
     rows = []
     for margin, target in margins.items():
         for level, tgt in target.items():
@@ -255,12 +357,25 @@ def weight_year(
                 {
                     "margin": "region" if margin == "region_cell" else margin,
                     "level": level,
-                    "target": int(tgt),
+                    "target": float(tgt),
                     "respondents": int(m.sum()),
                     "achieved_base": float(out.loc[m, "w_base"].sum()),
                     "achieved": float(out.loc[m, "w"].sum()),
                 }
             )
+    for h in config.SIZE_CLASSES if rake and ln_pop else ():
+        m, reg_m = out["size_class"] == h, frame["size_class"] == h
+        x = out.loc[m, "cal_lnpop"]
+        rows.append(
+            {
+                "margin": "ln_population",
+                "level": h,
+                "target": float(np.log(frame.loc[reg_m, "population"]).sum()),
+                "respondents": int(m.sum()),
+                "achieved_base": float((out.loc[m, "w_base"] * x).sum()),
+                "achieved": float((out.loc[m, "w"] * x).sum()),
+            }
+        )
     n_eff, deff_w = kish(out["w"].to_numpy())
     summary = {
         "n": len(out),
@@ -268,12 +383,13 @@ def weight_year(
         "weight_min": float(out["w"].min()),
         "weight_max": float(out["w"].max()),
         "weight_ratio": float(out["w"].max() / out["w"].min()),
-        "adjustment_min": float((out["w"] / out["w_base"]).min()),  # raking factor g
+        "adjustment_min": float((out["w"] / out["w_base"]).min()),  # calibration factor g
         "adjustment_max": float((out["w"] / out["w_base"]).max()),
         "kish_n_eff": n_eff,
         "kish_deff": deff_w,
         "method": method,
         "raked_on_region": use_region,
+        "calibrated_on_ln_population": bool(rake and ln_pop),
         "region_cells_merged": merged,
         "regions_merged_for_factors": extreme,
         "factor_bounds": G_BOUNDS,
@@ -282,7 +398,7 @@ def weight_year(
 
 
 #: Columns :func:`design` needs besides those of the estimate.
-DESIGN_COLUMNS = ("size_class", "N_h", "w_base", "w", "cal_size", "cal_region")
+DESIGN_COLUMNS = ("size_class", "N_h", "w_base", "w", *CALIBRATION_COLUMNS)
 
 
 def design(
@@ -292,14 +408,16 @@ def design(
     fpc: bool = True,
     psu: str | None = None,
 ):
-    """The svy design of ``df`` with raking-aware variance, for the columns ``cols``.
+    """The svy design of ``df`` with calibration-aware variance, for the columns ``cols``.
 
-    Base weights ``w_base`` are raked to the totals of the final weights ``w`` in the cells
-    ``cal_size`` and ``cal_region`` (which are the register's counts: ``w`` was raked to
-    them). The result has the same weights as ``w`` (checked to 1e-9 relative) and svy's
-    Taylor variance sweeps out the calibration. ``psu=None``: strata = size class (with the
-    register's counts as FPC when ``fpc``); ``psu="panel_id"``: municipality as PSU, no strata
-    (pooled over years, with replacement).
+    The base weights ``w_base`` are calibrated again (:func:`calibrate`) to the totals of the
+    final weights ``w`` on :func:`calibration_matrix` (which are the register's: ``w`` was
+    calibrated to them); the result must be ``w`` (checked to 1e-9 relative). The design
+    carries the calibration as svy's record (``WgtAdjustment``: base weight, final weight,
+    auxiliary columns), so svy's Taylor linearisation takes the residuals of the
+    base-weighted regression on the auxiliaries (as R's ``calibrate()``). ``psu=None``:
+    strata = size class (with the register's counts as FPC when ``fpc``);
+    ``psu="panel_id"``: municipality as PSU, no strata (pooled over years, with replacement).
     """
     import polars as pl
     import svy
@@ -310,28 +428,32 @@ def design(
         raise ValueError(
             f"the design needs column(s) {missing}: use the respondents from analysis.load"
         )
-    data = df[keep].copy()
+    data = df[keep].reset_index(drop=True)
     data["size_class"] = data["size_class"].astype(str)
-    if psu:
-        sv = svy.Design(psu=psu, wgt="w_base")
-    else:
-        sv = svy.Design(stratum="size_class", wgt="w_base", pop_size="N_h" if fpc else None)
-    sample = svy.Sample(pl.from_pandas(data.drop(columns=["w"])), sv)
-    controls = {
-        m: {k: float(v) for k, v in data.groupby(m)["w"].sum().items()}
-        for m in ("cal_size", "cal_region")
-    }
-    raked = sample.weighting.rake(
-        controls=controls, wgt_name="w", tol=RAKE_TOL, max_iter=RAKE_MAX_ITER
-    )
-    w = raked.data["w"].to_numpy()
-    off = ~np.isclose(w, data["w"].to_numpy(), rtol=1e-9, atol=0)
+    x = calibration_matrix(data)
+    w = data["w"].to_numpy(float)
+    again, _ = calibrate(data["w_base"].to_numpy(float), x, w @ x)
+    off = ~np.isclose(again[0], w, rtol=1e-9, atol=0)
     if off.any():
         first = data.loc[off].iloc[0]
         raise ValueError(
-            f"re-raking the base weights did not give the published weights ({int(off.sum())} "
-            f"rows, first kommunenr {first['kommunenr']}: w {first['w']:.6g}, re-raked "
-            f"{w[off][0]:.6g}): a weight column was changed after analysis.load weighted the "
-            "respondents"
+            f"calibrating the base weights again did not give the published weights "
+            f"({int(off.sum())} rows, first kommunenr {first['kommunenr']}: w {first['w']:.6g}, "
+            f"calibrated again {again[0][off][0]:.6g}): a weight column was changed after "
+            "analysis.load weighted the respondents"
         )
-    return raked
+    aux = [f"_cal{j}" for j in range(x.shape[1])]
+    frame = pd.concat(
+        [data.drop(columns=list(CALIBRATION_COLUMNS)), pd.DataFrame(x, columns=aux)], axis=1
+    )
+    record = svy.WgtAdjustment(kind="calibration", prev_wgt="w_base", new_wgt="w", aux=tuple(aux))
+    if psu:
+        sv = svy.Design(psu=psu, wgt="w", wgt_adjustment=record)
+    else:
+        sv = svy.Design(
+            stratum="size_class",
+            wgt="w",
+            pop_size="N_h" if fpc else None,
+            wgt_adjustment=record,
+        )
+    return svy.Sample(pl.from_pandas(frame), sv)

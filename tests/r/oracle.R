@@ -1,7 +1,8 @@
 # Test oracle: the same estimates with R's survey package (Lumley), built independently from
 # the processed respondents and the register file. Not part of the pipeline.
-# R makes its own size classes, population bands, regions, base weights, raked design (rake() on the
-# design and on its JKn replicate design), log size and change-resistance index.
+# R makes its own size classes, population bands, regions, base weights, calibrated design
+# (calibrate(calfun = "raking") on the design and on its JKn replicate design: counts by band and
+# region, ln(population) by size class), log size and change-resistance index.
 # Usage: Rscript oracle.R respondents.csv municipalities_population.csv YEAR OUTCOME out.csv panel.csv
 suppressMessages(library(survey))
 suppressMessages(library(MASS))
@@ -49,7 +50,7 @@ region_cells <- function(counts) {
 }
 
 mat_items <- c("digital_plan_bygg", "digital_sykehjem", "digital_skole", "digital_sosial")
-# One survey year's respondents with R's own derived variables, and its raking margins.
+# One survey year's respondents with R's own derived variables, and its calibration totals.
 prepare <- function(yr) {
   r <- resp[resp$year == yr, ]
   g <- reg[reg$year == yr, ]
@@ -81,35 +82,61 @@ prepare <- function(yr) {
   }
   cell <- region_cells(table(factor(d$region, levels = sort(unique(g$region)))))
   use_region <- length(unique(cell)) > 1
-  d$cb <- paste(yr, findInterval(d$population, edges))
-  d$cr <- if (use_region) paste(yr, cell[d$region]) else paste(yr, "*")
-  band_n <- table(paste(yr, findInterval(g$population, edges)))
-  cr_n <- if (use_region) table(paste(yr, cell[g$region])) else setNames(nrow(g), paste(yr, "*"))
-  list(d = d, cb = data.frame(cb = names(band_n), Freq = as.numeric(band_n)),
-       cr = data.frame(cr = names(cr_n), Freq = as.numeric(cr_n)))
+  # Auxiliaries of the calibration: the band, the region cell (the year's first cell as the
+  # reference level "(ref)", so that several years' cells are not collinear), and ln(population)
+  # within the size class. The register's municipalities get the same columns: their model
+  # matrix sums are the population totals.
+  aux <- function(x) {
+    cr <- if (use_region) cell[x$region] else rep("*", nrow(x))
+    first <- sort(unique(cell), method = "radix")[1]
+    data.frame(cb = paste(yr, findInterval(x$population, edges)),
+               cr = ifelse(use_region & cr != first, paste(yr, cr), "(ref)"),
+               cc = paste(yr, x$size_class), lnpop = log(x$population))
+  }
+  d <- cbind(d, aux(d))
+  list(d = d, frame = aux(g))
 }
-raked <- function(des, parts) {
-  rake(des, list(~cb, ~cr),
-       list(do.call(rbind, lapply(parts, `[[`, "cb")), do.call(rbind, lapply(parts, `[[`, "cr"))),
-       control = list(maxit = 1000, epsilon = 1e-13, verbose = FALSE))
+calibrated <- function(des, parts) {
+  pop <- do.call(rbind, lapply(parts, `[[`, "frame"))
+  lv <- lapply(c(cb = "cb", cr = "cr", cc = "cc"), function(v) sort(unique(pop[[v]]), method = "radix"))
+  for (v in names(lv)) pop[[v]] <- factor(pop[[v]], levels = lv[[v]])
+  des <- update(des, cb = factor(cb, levels = lv$cb), cr = factor(cr, levels = lv$cr),
+                cc = factor(cc, levels = lv$cc))
+  f <- if (length(lv$cr) > 1) ~ cb + cr + cc:lnpop else ~ cb + cc:lnpop
+  calibrate(des, f, population = colSums(model.matrix(f, pop)), calfun = "raking",
+            epsilon = 1e-13, maxit = 100)
+}
+# A subset of a calibrated svydesign keeps every row (weight 0 outside it, so that the
+# calibration's residuals still line up), missing values included, which svyglm would try to
+# drop: outside the subset they get a placeholder (their weight is zero). A replicate design
+# drops the rows itself.
+part <- function(des, keep) {
+  s <- subset(des, keep)
+  if (nrow(s$variables) == length(keep)) for (n in names(s$variables)) {
+    v <- s$variables[[n]]
+    fill <- !keep & is.na(v)
+    if (any(fill)) v[fill] <- if (is.factor(v)) levels(v)[1] else v[!is.na(v)][1]
+    s$variables[[n]] <- v
+  }
+  s
 }
 this <- prepare(year)
 d <- this$d
-des <- raked(svydesign(ids = ~1, strata = ~size_class, fpc = ~N_h, weights = ~w_base, data = d), list(this))
-des_nofpc <- raked(svydesign(ids = ~1, strata = ~size_class, weights = ~w_base, data = d), list(this))
+des <- calibrated(svydesign(ids = ~1, strata = ~size_class, fpc = ~N_h, weights = ~w_base, data = d), list(this))
+des_nofpc <- calibrated(svydesign(ids = ~1, strata = ~size_class, weights = ~w_base, data = d), list(this))
 
 out <- data.frame(name = character(), value = numeric())
 put <- function(name, value) out[nrow(out) + 1, ] <<- list(name, as.numeric(value))
 for (k in seq_len(nrow(d))) put(paste0("weight.", d$kommunenr[k]), weights(des)[k])
 
-# Published: re-raked delete-one jackknife. The JKn replicate design of the same stratified
-# design, each replicate raked again to the same margins (rake() on a replicate design does
-# that); the variance is centred on the mean of the replicates (mse = FALSE, R's default).
+# Published: re-calibrated delete-one jackknife. The JKn replicate design of the same stratified
+# design, each replicate calibrated again to the same totals (calibrate() on a replicate design
+# does that); the variance is centred on the mean of the replicates (mse = FALSE, R's default).
 # Logit interval from the SE (delta method) with t on the domain's degrees of freedom:
 # respondents with an answer less the strata they fall in.
-rdes <- raked(as.svrepdesign(svydesign(ids = ~1, strata = ~size_class, fpc = ~N_h,
+rdes <- calibrated(as.svrepdesign(svydesign(ids = ~1, strata = ~size_class, fpc = ~N_h,
                                        weights = ~w_base, data = d), type = "JKn", mse = FALSE), list(this))
-rdes_nofpc <- raked(as.svrepdesign(svydesign(ids = ~1, strata = ~size_class, weights = ~w_base, data = d),
+rdes_nofpc <- calibrated(as.svrepdesign(svydesign(ids = ~1, strata = ~size_class, weights = ~w_base, data = d),
                                    type = "JKn", mse = FALSE), list(this))
 logit_ci <- function(p, se, df) plogis(qlogis(p) + c(-1, 1) * qt(0.975, df) * se / (p * (1 - p)))
 jk_share <- function(prefix, keep) {
@@ -123,7 +150,7 @@ jk_share("all", !is.na(d$y))
 for (h in sort(unique(d$size_class))) jk_share(h, !is.na(d$y) & d$size_class == h)
 # A class difference is the class coefficient of a saturated linear model against the other
 # class as reference: the same estimating equations as the contrast of the two domain means
-# (svyby(covmat = TRUE) fails on a subset of a raked design in survey 4.1). On the replicate
+# (svyby(covmat = TRUE) fails on a subset of a calibrated design in survey 4.1). On the replicate
 # design svyglm refits it in every replicate.
 ry <- subset(rdes, !is.na(y))
 for (pair in list(c("large", "small"), c("large", "medium"), c("medium", "small"))) {
@@ -135,15 +162,15 @@ for (pair in list(c("large", "small"), c("large", "medium"), c("medium", "small"
   put(paste0(nm, ".se"), SE(cc)[paste0("cls", pair[1])])
 }
 
-# Taylor linearisation with the raking residuals swept out (rake() on the svydesign), the
+# Taylor linearisation with the calibration residuals swept out (calibrate() on the svydesign), the
 # variance the pages published before the jackknife: estimates.by_size_class(variance = "taylor").
-dy <- subset(des, !is.na(y))
+dy <- part(des, !is.na(d$y))
 m <- svymean(~y, dy, na.rm = TRUE)
 put("taylor.all.estimate", coef(m)); put("taylor.all.se", SE(m))
 ci <- svyciprop(~y, dy, method = "logit")
 put("taylor.all.ci_low", attr(ci, "ci")[1]); put("taylor.all.ci_high", attr(ci, "ci")[2])
 for (h in sort(unique(d$size_class))) {
-  dh <- subset(des, !is.na(y) & size_class == h)
+  dh <- part(des, !is.na(d$y) & d$size_class == h)
   mh <- svymean(~y, dh, na.rm = TRUE)
   put(paste0("taylor.", h, ".estimate"), coef(mh)); put(paste0("taylor.", h, ".se"), SE(mh))
   cih <- svyciprop(~y, dh, method = "logit")
@@ -162,7 +189,7 @@ for (pair in list(c("large", "small"), c("large", "medium"), c("medium", "small"
 # linearisation ("taylor.").
 ctl <- glm.control(epsilon = 1e-14, maxit = 100)
 for (v in list(list("", subset(rdes_nofpc, !is.na(y) & !is.na(cri_c))),
-               list("taylor.", subset(des_nofpc, !is.na(y) & !is.na(cri_c))))) {
+               list("taylor.", part(des_nofpc, !is.na(d$y) & !is.na(d$cri_c))))) {
   g <- svyglm(y ~ ln_pop_c + cri_c, design = v[[2]], family = quasibinomial(), control = ctl)
   for (t in names(coef(g))) {
     put(paste0(v[[1]], "glm.", t, ".coef"), coef(g)[t]); put(paste0(v[[1]], "glm.", t, ".se"), SE(g)[t])
@@ -172,7 +199,7 @@ for (v in list(list("", subset(rdes_nofpc, !is.na(y) & !is.na(cri_c))),
     put(paste0(v[[1]], "glm4.", t, ".coef"), coef(g4)[t]); put(paste0(v[[1]], "glm4.", t, ".se"), SE(g4)[t])
   }
 }
-fit <- subset(des_nofpc, !is.na(y) & !is.na(cri_c))
+fit <- part(des_nofpc, !is.na(d$y) & !is.na(d$cri_c))
 
 # Every model of the regression page for the outcome ("y") and for digital maturity (linear),
 # on the replicate design ("jk.") and linearised ("taylor."); coefficients named as the
@@ -213,7 +240,7 @@ for (rv in c("y", "maturity")) {
                       region = factor(region, levels = c("Østlandet", setdiff(regions, "Østlandet"))),
                       cls3 = factor(size_class, levels = c("small", "medium", "large")))
       f <- update(specs[[m]], as.formula(paste(rv, "~ .")))
-      g <- suppressWarnings(svyglm(f, design = subset(des_m, ok), family = fam, control = ctl))
+      g <- suppressWarnings(svyglm(f, design = part(des_m, ok), family = fam, control = ctl))
       pre <- paste0(v[[1]], rv, ".", m, ".")
       for (k in seq_along(coef(g))) {
         put(paste0(pre, term_id(names(coef(g)))[k], ".coef"), coef(g)[k])
@@ -259,36 +286,36 @@ for (idx in c("change_resistance", "maturity")) {
 ok <- !is.na(d$suksess_tjenester) & !is.na(d$cri_c)
 des_nofpc$variables$s5 <- factor(ifelse(ok, d$suksess_tjenester, 1))
 des_nofpc$variables$cri_ok <- ifelse(ok, d$cri_c, 0)
-olr <- svyolr(s5 ~ ln_pop_c + cri_ok, subset(des_nofpc, ok), control = list(reltol = 1e-15, maxit = 10000))
+olr <- svyolr(s5 ~ ln_pop_c + cri_ok, part(des_nofpc, ok), control = list(reltol = 1e-15, maxit = 10000))
 for (t in c("ln_pop_c", "cri_ok")) {
   put(paste0("olr.", sub("cri_ok", "cri_c", t), ".coef"), coef(olr)[t])
   put(paste0("olr.", sub("cri_ok", "cri_c", t), ".se"), SE(olr)[t])
 }
 
 # Change from the survey year before: both years on one design with the municipality followed
-# across the reforms as PSU (panel ids from the pipeline's linkage), raked to each year's
-# margins; the change is the year coefficient of a saturated linear model.
+# across the reforms as PSU (panel ids from the pipeline's linkage), calibrated to each year's
+# totals; the change is the year coefficient of a saturated linear model.
 if (any(!is.na(resp[resp$year == year - 1, outcome]))) {
   panel <- read.csv(args[6], colClasses = c(kommunenr = "character", panel_id = "character"))
   before <- prepare(year - 1)
   both <- rbind(before$d, d)
   both <- merge(both, panel, by = c("year", "kommunenr"))
   stopifnot(nrow(both) == nrow(before$d) + nrow(d))
-  pooled <- raked(svydesign(ids = ~panel_id, weights = ~w_base, data = both), list(before, this))
-  ch <- svyglm(y ~ factor(year), design = subset(pooled, !is.na(y)))
+  pooled <- calibrated(svydesign(ids = ~panel_id, weights = ~w_base, data = both), list(before, this))
+  ch <- svyglm(y ~ factor(year), design = part(pooled, !is.na(both$y)))
   put("change.estimate", coef(ch)[2]); put("change.se", SE(ch)[2])
 }
 # The pooled model of every year (in the call for the last year): the municipality followed
-# across the reforms as PSU, raked to each year's margins, year as a factor (Taylor).
+# across the reforms as PSU, calibrated to each year's totals, year as a factor (Taylor).
 if (year == max(resp$year)) {
   panel <- read.csv(args[6], colClasses = c(kommunenr = "character", panel_id = "character"))
   parts <- lapply(sort(unique(resp$year)), prepare)
   all <- merge(do.call(rbind, lapply(parts, `[[`, "d")), panel, by = c("year", "kommunenr"))
   stopifnot(nrow(all) == nrow(resp))
-  pdes <- raked(svydesign(ids = ~panel_id, weights = ~w_base, data = all), parts)
+  pdes <- calibrated(svydesign(ids = ~panel_id, weights = ~w_base, data = all), parts)
   for (rv in c("y", "maturity")) {
     ok <- !is.na(all[[rv]]) & !is.na(all$cri_c)
-    g <- svyglm(as.formula(paste(rv, "~ ln_pop_c + cri_c + factor(year)")), subset(pdes, ok),
+    g <- svyglm(as.formula(paste(rv, "~ ln_pop_c + cri_c + factor(year)")), part(pdes, ok),
                 family = if (rv == "y") quasibinomial() else gaussian(), control = ctl)
     nm <- sub("^factor\\(year\\)(\\d+)$", "year[\\1]", term_id(names(coef(g))))
     for (k in seq_along(nm)) {
