@@ -140,10 +140,14 @@ def replicate_shares(reg, year: int, seed: int, th: config.SizeThresholds) -> li
     d = derive.add_derived(_respondents(pop, year, seed), th)
     pop_class = size_class(pop["population"], th).astype(str).to_numpy()
     rows = []
-    for kind, bands in (("raked: size class", False), ("raked: bands", True)):
-        w = weights.weight_year(d, reg.year(year), th, bands=bands).data
+    for kind, bands, ln_pop in (
+        ("raked: size class", False, False),
+        ("raked: bands", True, False),
+        ("calibrated: bands + ln(pop)", True, True),  # the pipeline's weights
+    ):
+        w = weights.weight_year(d, reg.year(year), th, bands=bands, ln_pop=ln_pop).data
         rows += _share_rows(w, pop, pop_class, seed, kind)
-    rows += _jackknife_rows(w, pop, pop_class, seed, "raked: bands, re-calibrated JKn")
+    rows += _jackknife_rows(w, pop, pop_class, seed, "calibrated: bands + ln(pop), JKn")
     return rows
 
 

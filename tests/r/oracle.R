@@ -107,17 +107,13 @@ calibrated <- function(des, parts) {
             epsilon = 1e-13, maxit = 100)
 }
 # A subset of a calibrated svydesign keeps every row (weight 0 outside it, so that the
-# calibration's residuals still line up), missing values included, which svyglm would try to
-# drop: outside the subset they get a placeholder (their weight is zero). A replicate design
-# drops the rows itself.
+# calibration's residuals still line up), with values that svyglm would drop (missing) or fit
+# (a year without answers as a factor level): outside the subset the variables are those of
+# the first row inside it (their weight is zero). A replicate design drops the rows itself.
 part <- function(des, keep) {
   s <- subset(des, keep)
-  if (nrow(s$variables) == length(keep)) for (n in names(s$variables)) {
-    v <- s$variables[[n]]
-    fill <- !keep & is.na(v)
-    if (any(fill)) v[fill] <- if (is.factor(v)) levels(v)[1] else v[!is.na(v)][1]
-    s$variables[[n]] <- v
-  }
+  if (nrow(s$variables) == length(keep) && any(!keep))
+    s$variables[!keep, ] <- s$variables[rep(which(keep)[1], sum(!keep)), ]
   s
 }
 this <- prepare(year)
