@@ -185,6 +185,20 @@ def test_calibration_to_counts_is_svy_raking_replicate_by_replicate(weighted_yea
         np.testing.assert_allclose(np.delete(reps[i], i), svy_rake(rep), rtol=1e-10)
 
 
+def test_calibration_hessian_by_rows_is_the_same(weighted_years, monkeypatch):
+    """Pooled years of a large survey build each Hessian by its own product instead of one
+    product over the stacked rows of x x' (which would take gigabytes at 100x): same weights."""
+    d = weighted_years[2019].data
+    x = weights.calibration_matrix(d)
+    base = np.tile(d["w_base"].to_numpy(float), (3, 1)) * [[1.0], [1.1], [0.9]]
+    stacked, met = weights.calibrate(base, x, d["w"].to_numpy() @ x)
+    monkeypatch.setattr(weights, "OUTER_MAX", 0)
+    by_rows, met_rows = weights.calibrate(base, x, d["w"].to_numpy() @ x)
+    assert met.all() and met_rows.all()
+    np.testing.assert_allclose(by_rows, stacked, rtol=1e-12)
+    np.testing.assert_allclose(stacked[0], d["w"].to_numpy(), rtol=1e-10)
+
+
 def test_replicates_are_computed_once_per_design(weighted_years):
     d = weighted_years[2019].data
     first = replication.replicates(d)

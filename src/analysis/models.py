@@ -128,9 +128,7 @@ class DesignFit:
         """How the model was fitted, in one line (language-neutral id text)."""
         link = "logistic" if self.family == "binomial" else "linear"
         if self.variance == "jackknife":
-            how = (
-                f"re-calibrated JKn replicates refitted ({self.replicates}, strata = size class, no FPC)"
-            )
+            how = f"re-calibrated JKn replicates refitted ({self.replicates}, strata = size class, no FPC)"
         else:
             where = (
                 "PSU = municipality across reforms, calibrated to each year's totals"

@@ -43,6 +43,7 @@ MIN_BAND_RESPONDENTS = 5
 #: weights are raked again (:func:`weight_year`).
 G_BOUNDS = (0.25, 4.0)
 RAKE_TOL = 1e-13  # calibration stops below this relative gap: every total met to 1e-10 (tested)
+OUTER_MAX = 4_000_000  # largest n k^2 for which calibrate stacks the rows of x x' (32 MB)
 RAKE_MAX_ITER = 100  # Newton steps; not converging within them: regions merged, else an error
 
 
@@ -164,12 +165,16 @@ def calibrate(base: np.ndarray, x: np.ndarray, totals: np.ndarray) -> tuple[np.n
     calfun = "raking")``) of every row of ``base`` (replicates x respondents) to the same
     ``totals`` of the columns of ``x`` (respondents x p, linearly independent): w = base
     exp(x lambda) with x'w = totals, by Newton's method with step halving on the convex dual,
-    all rows at once. With indicator
-    columns only this is raking (iterative proportional fitting reaches the same weights).
-    Returns the weights and, per row, whether every total was met to 1e-10 relative (else the
-    last iterate, as R keeps it)."""
+    all rows at once. With indicator columns only this is raking (iterative proportional
+    fitting reaches the same weights). Returns the weights and, per row, whether every total
+    was met to 1e-10 relative (else the last iterate, as R keeps it)."""
     base = np.atleast_2d(np.asarray(base, dtype=float))
-    outer = (x[:, :, None] * x[:, None, :]).reshape(len(x), -1)  # rows of x x'
+    k = x.shape[1]
+    # the rows of x x' make every Hessian one product; too large (pooled years of a big survey),
+    # one product per weight row instead
+    outer = (
+        (x[:, :, None] * x[:, None, :]).reshape(len(x), -1) if len(x) * k * k <= OUTER_MAX else None
+    )
     scale = np.maximum(np.abs(totals), 1e-300)
 
     def dual(lam: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -186,7 +191,10 @@ def calibrate(base: np.ndarray, x: np.ndarray, totals: np.ndarray) -> tuple[np.n
         todo = np.flatnonzero((np.max(np.abs(gap) / scale, axis=1) >= RAKE_TOL) & ~stuck)
         if not len(todo):
             break
-        hess = (w[todo] @ outer).reshape(len(todo), x.shape[1], x.shape[1])
+        if outer is not None:
+            hess = (w[todo] @ outer).reshape(len(todo), k, k)
+        else:
+            hess = np.stack([(x * row[:, None]).T @ x for row in w[todo]])
         try:
             step = np.linalg.solve(hess, gap[todo][:, :, None])[:, :, 0]
         except np.linalg.LinAlgError:  # a deleted respondent emptied a cell: no weights meet it
