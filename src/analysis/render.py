@@ -133,9 +133,22 @@ def _exporter() -> type:
             )
             self.register_filter("highlight_code", highlight)
             self.register_filter("filter_data_type", data_type)
-            return TemplateExporter.from_notebook_node(self, nb, resources, **kw)
+            body, resources = TemplateExporter.from_notebook_node(self, nb, resources, **kw)
+            return _characters(body), resources
 
     return PageExporter
+
+
+def _characters(body: str) -> str:
+    """Numeric character references as the characters (markdown headings come out as
+    "p&#229;"), except those that must stay escaped: what the BeautifulSoup pass did."""
+    import re
+
+    def char(m: re.Match) -> str:
+        c = chr(int(m[1][1:], 16) if m[1][0] in "xX" else int(m[1]))
+        return m[0] if c in "<>&\"'" else c
+
+    return re.sub(r"&#([xX][0-9a-fA-F]+|[0-9]+);", char, body)
 
 
 def public_parameters(source: str) -> str:
