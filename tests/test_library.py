@@ -251,3 +251,47 @@ def test_analyst_pages_show_roles_for_build_machine_paths():
         'lang = "nb"',
         "year = 2019",
     ]
+
+
+def test_pages_render_as_nbconvert_renders_them(tmp_path, monkeypatch):
+    """render._exporter leaves out nbconvert's closing BeautifulSoup pass: a page with a
+    heading in Bokmål, code, a table, a figure with alt text and a "<" in its text is the same
+    HTML as nbconvert's HTMLExporter writes, once both are parsed."""
+    import base64
+
+    import nbformat
+    from bs4 import BeautifulSoup
+    from nbconvert import HTMLExporter
+
+    from analysis import render
+
+    nb = nbformat.v4.new_notebook()
+    png = base64.b64encode(bytes.fromhex("89504e470d0a1a0a")).decode()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell("## Frafall på spørsmål\n\nAndel < 5 % & «små»"),
+        nbformat.v4.new_code_cell(
+            "x = 'å' < 'ø'",
+            outputs=[
+                nbformat.v4.new_output(
+                    "display_data",
+                    data={"text/html": "<table><tr><td>på</td></tr></table>"},
+                ),
+                nbformat.v4.new_output(
+                    "display_data",
+                    data={"image/png": png},
+                    metadata={"image/png": {"alt": "en figur med alternativ tekst"}},
+                ),
+            ],
+        ),
+    ]
+    executed = tmp_path / "nb.ipynb"
+    nbformat.write(nb, executed)
+    page = render.Page(title="Side", lang="nb")
+    for with_code in (False, True):
+        ours = render.render(executed, tmp_path / "ours.html", page, with_code).read_text()
+        monkeypatch.setattr(render, "_exporter", lambda: HTMLExporter)
+        theirs = render.render(executed, tmp_path / "theirs.html", page, with_code).read_text()
+        monkeypatch.undo()
+        assert "Frafall på spørsmål" in ours and "&#" not in ours
+        assert str(BeautifulSoup(ours, features="html.parser")) == theirs
+    assert render._characters("p&#229; &#x3C; &#60; &#38; &#34;") == "på &#x3C; &#60; &#38; &#34;"
