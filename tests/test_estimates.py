@@ -162,8 +162,10 @@ def test_calibration_to_counts_is_svy_raking_replicate_by_replicate(weighted_yea
     import svy
 
     d0 = weighted_years[2019].data.drop(columns=["N_h", "w_base", "w"])
-    d = weights.weight_year(d0, reg.year(2019), config.SizeThresholds(), ln_pop=False).data
-    assert (d["cal_lnpop"] == 0).all()
+    w = weights.weight_year(d0, reg.year(2019), config.SizeThresholds(), ln_pop=False)
+    d = w.data
+    assert (d["cal_lnpop"] == 0).all() and "ln(population)" not in w.method
+    assert not w.summary["calibrated_on_ln_population"] and not w.summary["ln_population_dropped"]
     reps, scales, unmet = replication.jackknife(d)
     controls = {m: d.groupby(m)["w"].sum().to_dict() for m in ("size_band", "region_cell")}
 
@@ -183,6 +185,19 @@ def test_calibration_to_counts_is_svy_raking_replicate_by_replicate(weighted_yea
         rep.loc[same, "w_base"] *= (same.sum() + 1) / same.sum()
         assert reps[i, i] == 0
         np.testing.assert_allclose(np.delete(reps[i], i), svy_rake(rep), rtol=1e-10)
+
+
+def test_raking_to_the_size_classes_meets_their_counts(weighted_years, reg):
+    """``bands=False`` rakes to the size classes themselves (the share study's first
+    weighting): the classes' counts are met, with or without ln(population)."""
+    d0 = weighted_years[2019].data.drop(columns=["N_h", "w_base", "w"])
+    for ln_pop in (False, True):
+        w = weights.weight_year(
+            d0, reg.year(2019), config.SizeThresholds(), bands=False, ln_pop=ln_pop
+        )
+        t = w.targets
+        assert set(t.loc[t["margin"] == "size_band", "level"]) == {"0-5000", "5000-20000", "20000+"}
+        assert (abs(t["achieved"] / t["target"] - 1) < 1e-10).all(), t
 
 
 def test_calibration_hessian_by_rows_is_the_same(weighted_years, monkeypatch):

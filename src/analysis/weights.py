@@ -264,7 +264,8 @@ def weight_year(
     out["N_h"] = out["size_class"].map(N_h).astype(float)
     out["w_base"] = out["size_class"].map(N_h / n_h).astype(float)
     reg_n = out["region"].value_counts().reindex(margins["region"].index, fill_value=0)
-    edges = band_edges(out["population"], thresholds) if bands else []
+    classes = [float(thresholds.medium), float(thresholds.large)]
+    edges = band_edges(out["population"], thresholds) if bands else classes
     out["size_band"] = band_labels(out["population"], edges)
     frame = pd.DataFrame(
         {
@@ -299,6 +300,7 @@ def weight_year(
 
     frame["region"] = reg_year["region"].to_numpy()
     extreme: list[str] = []  # regions merged because a factor left G_BOUNDS
+    dropped = False  # ln(population) left out because its totals could not be met
     while True:
         met, cells = attempt(extreme, ln_pop)
         use_region = rake and len(set(cells.values())) > 1
@@ -314,7 +316,7 @@ def weight_year(
             with np.errstate(divide="ignore"):
                 extreme.append(min(sorted(reg_n.index), key=lambda r: spread([*extreme, r])))
         elif ln_pop:
-            ln_pop = False  # the counts alone, as raking: the method says so
+            ln_pop, dropped = False, True  # the counts alone, as raking: the method says so
         else:
             what = (
                 f"gives factors outside {G_BOUNDS[0]}-{G_BOUNDS[1]}"
@@ -341,6 +343,8 @@ def weight_year(
                 if ln_pop
                 else "; ln(population) left out: the totals could not be met within factors "
                 f"{G_BOUNDS[0]}-{G_BOUNDS[1]}"
+                if dropped
+                else ""
             )
         )
         if merged:
@@ -398,6 +402,7 @@ def weight_year(
         "method": method,
         "raked_on_region": use_region,
         "calibrated_on_ln_population": bool(rake and ln_pop),
+        "ln_population_dropped": dropped,
         "region_cells_merged": merged,
         "regions_merged_for_factors": extreme,
         "factor_bounds": G_BOUNDS,
