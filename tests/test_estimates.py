@@ -391,7 +391,7 @@ def test_a_named_region_merges_with_its_neighbour():
 def test_a_raking_factor_out_of_bounds_merges_its_region(weighted_years, reg, monkeypatch):
     """2019 with 5 of its 21 respondents in Nord-Norge: raked to the five regions, one of them
     would count 4.4 times its base weight. Its region is merged with Trøndelag instead, every
-    factor is within the bounds, every margin is met and the variance design re-rakes to the
+    factor is within the bounds, every total is met and the variance design calibrates to the
     same weights."""
     d = weighted_years[2019].data
     keep = d[d["region"] != "Nord-Norge"].index.union(d[d["region"] == "Nord-Norge"].index[:5])
@@ -404,7 +404,7 @@ def test_a_raking_factor_out_of_bounds_merges_its_region(weighted_years, reg, mo
     assert "within factors 0.25-4.0 merged with a neighbour: Nord-Norge+Trøndelag" in w.method
     t = w.targets
     assert (abs(t["achieved"] / t["target"] - 1) < 1e-10).all(), t
-    weights.design(w.data, ["etterutdanning_ikt"])  # raises unless it re-rakes to w
+    weights.design(w.data, ["etterutdanning_ikt"])  # raises unless it calibrates to w
     monkeypatch.setattr(weights, "G_BOUNDS", (0.0, np.inf))  # unbounded: the factor it avoided
     free = weights.weight_year(thin, reg.year(2019), th)
     assert (free.data["w"] / free.data["w_base"]).max() > 4 and not free.summary[

@@ -36,11 +36,11 @@ REGION_NEIGHBOURS = {
 BAND_EDGES = (2_000, 10_000, 50_000)
 #: A band with fewer respondents is merged with its neighbour in the same size class.
 MIN_BAND_RESPONDENTS = 5
-#: Bounds on the raking factor g = final weight / base weight (an assumption of this project;
-#: the demo's factors were 0.46-1.72). A factor outside them, or margins the raking cannot meet
-#: at all, means that a raking cell has too few respondents for the municipalities it stands
-#: for: the region of the most extreme factor is merged with a bordering region and the base
-#: weights are raked again (:func:`weight_year`).
+#: Bounds on the calibration factor g = final weight / base weight (an assumption of this
+#: project; the demo's factors were 0.33-2.52). A factor outside them, or totals the
+#: calibration cannot meet at all, means that a cell has too few respondents for the
+#: municipalities it stands for: a region is merged with a bordering region and the base
+#: weights are calibrated again (:func:`weight_year`).
 G_BOUNDS = (0.25, 4.0)
 RAKE_TOL = 1e-13  # calibration stops below this relative gap: every total met to 1e-10 (tested)
 OUTER_MAX = 4_000_000  # largest n k^2 for which calibrate stacks the rows of x x' (32 MB)
