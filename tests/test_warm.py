@@ -4,6 +4,7 @@ no process behind."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -26,8 +27,19 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(autouse=True)
 def private_server(tmp_path, monkeypatch):
-    """Each test has a server of its own (the builds of other workers share the checkout's)."""
+    """Each test has a server of its own (the builds of other workers share the checkout's);
+    afterwards it is stopped and its socket, lock and log leave $TMPDIR (a new key every test
+    would otherwise leave two files there for good)."""
     monkeypatch.setenv("KB_WARM_KEY", str(tmp_path))
+    sock = socket_path()
+    yield
+    for p in psutil.process_iter(["cmdline"]):
+        if sock in " ".join(p.info["cmdline"] or []):
+            p.terminate()
+            with contextlib.suppress(psutil.Error):
+                p.wait(10)
+    for suffix in ("", ".lock", ".log"):
+        Path(sock + suffix).unlink(missing_ok=True)
 
 
 def client(*args: str, kind: str = "step", **kw) -> subprocess.Popen:
