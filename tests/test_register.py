@@ -113,3 +113,12 @@ def test_accepting_a_new_snapshot_is_explicit_logged_and_reports_the_change(
     assert "accepted" in (tmp_path / "register_snapshot.log").read_text()
     with pytest.raises(register.RegisterError, match="checksum mismatch"):
         register.load_register(reg.source)  # the old snapshot is no longer the recorded one
+
+
+def test_a_population_that_is_not_positive_is_a_clear_error(tmp_path, reg):
+    """The weights calibrate ln(population): zero inhabitants stops the load, naming the cell."""
+    snap = _tampered(tmp_path, reg, "0101", 2019, 0)
+    with pytest.raises(
+        register.RegisterError, match=r"row \d+, column population: 0 is not a positive"
+    ):
+        register.load_register(snap, snap / register.CHECKSUM_FILE)

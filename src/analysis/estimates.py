@@ -6,7 +6,7 @@ jackknife replicates (JKn within size class, every replicate calibrated again to
 :func:`replication.replicates`; R's ``calibrate()`` on ``as.svrepdesign(type = "JKn")``, the variance
 centred on the mean of the replicates as R's default ``mse = FALSE``).
 On repeated samples their intervals covered the true shares at the nominal rate where the
-Taylor linearisation (``variance="taylor"``: svy, calibration residuals swept out) was about 6 %
+Taylor linearisation (``variance="taylor"``: svy, calibration residuals swept out) was about 8 %
 too small (docs/methods.md). Item non-response is handled as domain estimation (a respondent
 without a valid answer leaves the estimate but stays in the design), i.e. assumed missing at
 random given the weights. Intervals for shares are computed on the logit scale from the

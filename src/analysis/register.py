@@ -262,6 +262,12 @@ def load_register(snapshot_dir: Path | None = None, checksum_path: Path | None =
     _check_codes(pop, pop_path, ["kommunenr"])
     pop["year"] = _to_int(pop, "year", pop_path)
     pop["population"] = _to_int(pop, "population", pop_path)
+    if (pop["population"] <= 0).any():  # the weights calibrate ln(population)
+        i = int(np.flatnonzero((pop["population"] <= 0).to_numpy())[0])
+        raise RegisterError(
+            f"{pop_path}, row {i + 2}, column population: {pop['population'].iloc[i]} is not a "
+            "positive number of inhabitants"
+        )
     dup = pop.duplicated(["year", "kommunenr"])
     if dup.any():
         i = int(np.flatnonzero(dup.to_numpy())[0])
