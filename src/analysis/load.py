@@ -96,7 +96,29 @@ class Survey:
     @property
     def years(self) -> list[int]:
         """Survey years in the data."""
-        return sorted(int(y) for y in self._weighted[0]["year"].unique())
+        return sorted(int(y) for y in self._processed[0]["year"].unique())
+
+    @cached_property
+    def _by_year(self) -> dict[int, tuple[pd.DataFrame, weights.Weighting]]:
+        return {}
+
+    def _one_year(self, year: int) -> tuple[pd.DataFrame, weights.Weighting]:
+        """One year weighted alone, as :func:`weight_all` weights it (a year page needs no
+        other year; the panel ids still map to the last year of the data)."""
+        if year not in self.years:
+            raise ValueError(
+                f"no respondents for {year} in {self.processed_dir}; years: {self.years}"
+            )
+        if "_weighted" in self.__dict__:
+            d, diag = self._weighted
+            return d[d["year"] == year].reset_index(drop=True), diag[year]
+        if year not in self._by_year:
+            resp = self._processed[0]
+            d, diag = weight_all(
+                resp[resp["year"] == year], self.register, self.thresholds, max(self.years)
+            )
+            self._by_year[year] = (d, diag[year])
+        return self._by_year[year]
 
     def all_years(self) -> pd.DataFrame:
         """Weighted respondents of every year (a copy), with ``panel_id`` across reforms."""
@@ -104,16 +126,11 @@ class Survey:
 
     def year(self, year: int) -> pd.DataFrame:
         """Weighted respondents of one survey year (a copy)."""
-        if year not in self.years:
-            raise ValueError(
-                f"no respondents for {year} in {self.processed_dir}; years: {self.years}"
-            )
-        d = self._weighted[0]
-        return d[d["year"] == year].reset_index(drop=True)
+        return self._one_year(year)[0].copy()
 
     def weighting(self, year: int) -> weights.Weighting:
         """Weighting diagnostics of a year: targets against achieved, weight range, Kish."""
-        return self._weighted[1][year]
+        return self._one_year(year)[1]
 
     def register_year(self, year: int) -> pd.DataFrame:
         """The register of a survey year (municipalities, population, region)."""
@@ -121,17 +138,21 @@ class Survey:
 
 
 def weight_all(
-    respondents: pd.DataFrame, register: Register, thresholds: config.SizeThresholds
+    respondents: pd.DataFrame,
+    register: Register,
+    thresholds: config.SizeThresholds,
+    panel_year: int | None = None,
 ) -> tuple[pd.DataFrame, dict[int, weights.Weighting]]:
     """Derived variables, design columns and calibrated weights of every year, ``panel_id`` across
-    the reforms; private columns dropped. Returns the table and each year's diagnostics."""
+    the reforms (the codes of ``panel_year``, default the last year); private columns dropped.
+    Returns the table and each year's diagnostics."""
     parts, diag = [], {}
     for y in sorted(respondents["year"].unique()):
         d = derive.add_derived(respondents[respondents["year"] == y], thresholds)
         w = weights.weight_year(d, register.year(int(y)), thresholds)
         parts.append(w.data)
         diag[int(y)] = w
-    allw = trends.add_panel_id(pd.concat(parts, ignore_index=True), register)
+    allw = trends.add_panel_id(pd.concat(parts, ignore_index=True), register, panel_year)
     allw["size_class"] = pd.Categorical(
         allw["size_class"].astype(str), categories=list(config.SIZE_CLASSES), ordered=True
     )

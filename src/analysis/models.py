@@ -21,6 +21,7 @@ standard error) are kept with ``identified = False`` and must not be published a
 
 from __future__ import annotations
 
+import functools
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -50,11 +51,16 @@ class Term:
     factors: list[tuple[str, str | None, bool]]  # (column, reference level, categorical)
 
 
-def parse_formula(formula: str, data: pd.DataFrame) -> tuple[str, list[Term], bool]:
-    """Outcome, terms and whether there is an intercept (patsy's formula parser)."""
+@functools.lru_cache(maxsize=512)
+def _model_desc(formula: str) -> object:
     from patsy import ModelDesc
 
-    desc = ModelDesc.from_formula(formula)
+    return ModelDesc.from_formula(formula)
+
+
+def parse_formula(formula: str, data: pd.DataFrame) -> tuple[str, list[Term], bool]:
+    """Outcome, terms and whether there is an intercept (patsy's formula parser)."""
+    desc = _model_desc(formula)
     if len(desc.lhs_termlist) != 1 or len(desc.lhs_termlist[0].factors) != 1:
         raise ValueError(f"formula {formula!r} needs exactly one outcome column")
     outcome = desc.lhs_termlist[0].factors[0].name()
@@ -163,13 +169,10 @@ class DesignFit:
         """Respondents a coefficient rests on: for a category level, the smaller of that level
         and the reference level (a level's coefficient contrasts the two); the intercept rests
         on the reference levels; any other term on every respondent in the fit."""
-        outcome, terms, _ = parse_formula(self.formula, self.data)
-        cols = list(dict.fromkeys(c for t in terms for c, _, _ in t.factors))
-        used = self.data[[outcome, *cols]].dropna()
         refs = self._refs()
 
         def count(var: str, level: str) -> int:
-            return int((used[var].astype(str) == level).sum())
+            return int((self._used[var] == level).sum())
 
         if term == "Intercept":
             counts = [count(v, ref) for v, ref in refs.items()]
@@ -181,29 +184,26 @@ class DesignFit:
                     counts += [count(var, level), count(var, refs[var])]
         return min(counts) if counts else self.n
 
+    @functools.cached_property
+    def _used(self) -> pd.DataFrame:
+        """The rows of the fit, its columns as text (for counting levels)."""
+        outcome, terms, _ = parse_formula(self.formula, self.data)
+        cols = list(dict.fromkeys(c for t in terms for c, _, _ in t.factors))
+        return self.data[[outcome, *cols]].dropna().astype(str)
+
     def _refs(self) -> dict[str, str]:
         """Reference level of each categorical column."""
         _, terms, _ = parse_formula(self.formula, self.data)
-        refs = {}
-        for t in terms:
-            for col, ref, cat in t.factors:
-                if cat and col in self.categories:
-                    refs[col] = ref or self.categories[col][0]
-        return refs
+        cats = [(c, r) for t in terms for c, r, cat in t.factors if cat and c in self.categories]
+        return {c: ref or self.categories[c][0] for c, ref in cats}
 
     def ame(self, variables: list[str] | None = None) -> pd.DataFrame:
         """Average marginal effects of numeric columns (svy ``margins``: the total derivative
         of the prediction, averaged with the weights; delta-method SE from the coefficients'
         covariance; p from the t distribution on the fit's degrees of freedom, as svy's
         intervals); ``identified`` is False where the SE is not finite."""
-        numeric = sorted(
-            {
-                c
-                for t in parse_formula(self.formula, self.data)[1]
-                for c, _, cat in t.factors
-                if not cat
-            }
-        )
+        terms = parse_formula(self.formula, self.data)[1]
+        numeric = sorted({c for t in terms for c, _, cat in t.factors if not cat})
         rows = []
         for v in variables or numeric:
             for r in self.fit.margins(variables=[v]).to_polars().iter_rows(named=True):

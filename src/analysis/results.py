@@ -166,15 +166,20 @@ def hidden_classes(n: dict[str, int], all_shown: bool = True) -> set[str]:
 def _complementary(df: pd.DataFrame) -> pd.DataFrame:
     """Complementary suppression (:func:`hidden_classes`) within each quantity's class rows."""
     keys = ["year", "section", "outcome", "model", "term", "contrast"]
-    for _, g in df[df["group"].isin(["small", "medium", "large", "all"])].groupby(keys, sort=False):
-        cls = g[g["group"] != "all"]
+    cells = df.loc[df["group"].isin(["small", "medium", "large", "all"]), [*keys, "group"]]
+    quantities: dict[tuple, list] = {}
+    for i, *key, group in cells.itertuples(name=None):
+        quantities.setdefault(tuple(key), []).append((i, group))
+    sup, n_col, hide = df["suppressed"].to_numpy(), df["n"].to_numpy(), []
+    for rows in quantities.values():
+        cls = [(i, g) for i, g in rows if g != "all"]
         n = {
-            r.group: (MIN_CELL - 1 if r.suppressed else int(r.n) if pd.notna(r.n) else MIN_CELL)
-            for r in cls.itertuples()
+            g: MIN_CELL - 1 if sup[i] else int(n_col[i]) if pd.notna(n_col[i]) else MIN_CELL
+            for i, g in cls
         }
-        all_shown = ((g["group"] == "all") & ~g["suppressed"]).any()
-        hidden = hidden_classes(n, all_shown)
-        df.loc[cls.index[cls["group"].isin(hidden)], "suppressed"] = True
+        hidden = hidden_classes(n, any(g == "all" and not sup[i] for i, g in rows))
+        hide += [i for i, g in cls if g in hidden]
+    df.loc[hide, "suppressed"] = True
     return df
 
 
