@@ -168,6 +168,14 @@ def test_analyst_entry_point_and_dictionary(tmp_path):
     )
     with pytest.raises(ValueError, match="no respondents for 2030"):
         s.year(2030)
+    # a year weighted alone (as a year page loads it) is that year of the all-years table
+    alone = load.survey(tmp_path)
+    for y in s.years:
+        one = alone.year(y)
+        pd.testing.assert_frame_equal(one, d if y == 2019 else s.year(y), check_exact=True)
+        all_y = s.all_years().query("year == @y").reset_index(drop=True)
+        pd.testing.assert_frame_equal(one, all_y, check_exact=True)
+        assert alone.weighting(y).summary == s.weighting(y).summary
 
 
 def test_readme_example_runs_in_under_ten_lines(default_processed):
