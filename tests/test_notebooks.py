@@ -75,6 +75,7 @@ def _run_all(pm, out, done):
             kernel_name=config.KERNEL_NAME,
             cwd=str(config.NOTEBOOKS_DIR),
             progress_bar=False,
+            request_save_on_cell_execute=False,
             kernel_manager_class=steps.kernel_manager(),
             extra_arguments=steps.KERNEL_ARGS,
         )

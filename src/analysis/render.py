@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 
 from analysis import __version__, i18n
@@ -95,18 +96,34 @@ def render(executed: Path, out: Path, page: Page, with_code: bool = False) -> Pa
         for c in nb.cells:  # warnings and logs are for analysts, not reviewers
             if c.cell_type == "code":
                 c.outputs = [o for o in c.outputs if o.get("name") != "stderr"]
-    exporter = _exporter()(
+    resources = {"page": {**page.__dict__, "text": _texts(page.lang)}}
+    body, _ = _page_exporter(with_code).from_notebook_node(nb, resources=resources)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(body, encoding="utf-8")
+    return out
+
+
+@lru_cache(maxsize=2)
+def _page_exporter(with_code: bool) -> object:
+    """The exporter of one kind of page, made once per process: its templates are compiled
+    once (in the warm server for every step forked from it, see :func:`warm_up`)."""
+    return _exporter()(
         template_name=TEMPLATE,
         extra_template_basedirs=[str(TEMPLATE_DIR)],
         exclude_input=not with_code,
         exclude_input_prompt=True,
         exclude_output_prompt=True,
     )
-    resources = {"page": {**page.__dict__, "text": _texts(page.lang)}}
-    body, _ = exporter.from_notebook_node(nb, resources=resources)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(body, encoding="utf-8")
-    return out
+
+
+def warm_up() -> None:
+    """Compile both kinds of page by rendering an empty notebook (writes nothing)."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1", id="cell-0")])
+    page = {**Page(title="", lang="nb").__dict__, "text": _texts("nb")}
+    for with_code in (False, True):
+        _page_exporter(with_code).from_notebook_node(nb, resources={"page": page})
 
 
 def _exporter() -> type:

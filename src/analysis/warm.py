@@ -85,7 +85,8 @@ def kernel_manager() -> type:
 
 
 def preload() -> None:
-    """Import what steps and kernels import, and run none of it. matplotlib's backend is left
+    """Import what steps and kernels import, and run none of it but the compilation of the page
+    templates (:func:`analysis.render.warm_up`). matplotlib's backend is left
     unresolved (the kernel's inline backend hooks into IPython when it is first resolved)."""
     os.environ.setdefault("MPLBACKEND", INLINE)  # what ipykernel sets before any cell runs
     os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")  # as jupyter_client does
@@ -96,6 +97,7 @@ def preload() -> None:
         importlib.import_module(name)
 
     assert "matplotlib_inline.backend_inline" not in sys.modules, "backend resolved in server"
+    importlib.import_module("analysis.render").warm_up()  # the page templates, compiled
     gc.freeze()  # the children's collections skip what the server made (and share its pages)
 
 
