@@ -64,8 +64,9 @@ def test_modules_stay_small():
     # BeautifulSoup pass, which took half of each page's rendering: 6,586; raking to the size
     # classes themselves with bands=False, ln(population) left out by request or for want: 6,591;
     # a register population that is not positive named by file, row and column: 6,597; a year
-    # page weights its own year only, and a fit counts its levels once: 6,624.
-    assert sum(sizes.values()) <= 6624, sum(sizes.values())
+    # page weights its own year only, and a fit counts its levels once: 6,624; the page
+    # templates compiled once, in the warm server: 6,646.
+    assert sum(sizes.values()) <= 6646, sum(sizes.values())
 
 
 def test_importing_the_library_has_no_side_effects():
@@ -301,8 +302,10 @@ def test_pages_render_as_nbconvert_renders_them(tmp_path, monkeypatch):
     for with_code in (False, True):
         ours = render.render(executed, tmp_path / "ours.html", page, with_code).read_text()
         monkeypatch.setattr(render, "_exporter", lambda: HTMLExporter)
+        render._page_exporter.cache_clear()  # exporters are made once per process
         theirs = render.render(executed, tmp_path / "theirs.html", page, with_code).read_text()
         monkeypatch.undo()
+        render._page_exporter.cache_clear()
         assert "Frafall på spørsmål" in ours and "&#" not in ours
         assert str(BeautifulSoup(ours, features="html.parser")) == theirs
     assert render._characters("p&#229; &#x3C; &#60; &#38; &#34;") == "på &#x3C; &#60; &#38; &#34;"
