@@ -108,7 +108,13 @@ def test_exit_status_and_signals_pass_through(tmp_path):
     log = Path(socket_path() + ".log")
     before = log.read_text()
     other = client("dictionary", "--build-dir", str(tmp_path), env={**os.environ, "TZ": "UTC-3"})
-    assert other.wait() == 0 and log.read_text() == before
+    assert other.wait() == 0
+    assert log.read_text()[len(before) :] == "refused step: its environment differs in TZ\n"
+    # make passes LANG_REPORT to every step of a build run with it: not a locale, so forked
+    before = log.read_text()
+    report = {**os.environ, "LANG_REPORT": "en"}
+    assert client("dictionary", "--build-dir", str(tmp_path), env=report).wait() == 0
+    assert re.fullmatch(r"step dictionary --build-dir: 0 in .*\n", log.read_text()[len(before) :])
     # a kernel that waits for a frontend: SIGTERM to the client ends it, SIGKILL to the
     # client makes the server's supervisor kill it; no process is left either way
     for sig in (signal.SIGTERM, signal.SIGKILL):
