@@ -9,6 +9,7 @@ from the warm server as its log reports them):
   ``make report`` runs by default (a warm server of the benchmark's own, ``analysis.warm``,
   started by the build's first step), then again with nothing changed (no-op: make alone
   decides), then after one answer in the 2019 export changed (with its manifest);
+* the setup: ``make venv`` in a fresh ``git clone`` of the checkout;
 * the floor: the code cells of the same notebooks, with the same parameters, run one after
   another in one plain Python process (no kernels, Papermill or rendering);
 * scaling of the analysis (weighted class estimates of every headline share, their class
@@ -159,6 +160,20 @@ print(json.dumps({"rows": len(d), "seconds": dt,
 """
 
 
+def _setup() -> float:
+    """``make venv`` in a fresh clone of this commit (``git clone``, then the venv from the
+    lock; packages come from uv's cache, as on a second clone of a machine)."""
+    clone = Path(tempfile.mkdtemp(prefix="kb-clone-")) / "kommunebarometer"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    t = time.perf_counter()
+    r = subprocess.run(["make", "-s", "venv"], capture_output=True, text=True, cwd=clone)
+    dt = time.perf_counter() - t
+    shutil.rmtree(clone.parent, ignore_errors=True)
+    if r.returncode:
+        sys.exit(f"make venv failed in a fresh clone:\n{r.stderr[-3000:]}")
+    return dt
+
+
 def _scale(processed: Path, k: int, years: int) -> dict:
     r = subprocess.run(
         [PY, "-c", SCALE_WORKER, str(processed), str(k), str(years)],
@@ -196,6 +211,9 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="skip the 100x and 20-year points")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results.md"))
     a = ap.parse_args()
+    print("make venv in a fresh clone ...", flush=True)
+    setup = _setup()
+    print(f"  {setup:.1f} s", flush=True)
     work = Path(tempfile.mkdtemp(prefix="kb-bench-"))
     raw = work / "raw"
     shutil.copytree(RAW, raw)
@@ -230,6 +248,7 @@ def main() -> int:
         "",
         "| measurement | value |",
         "|---|---|",
+        f"| setup: `make venv` in a fresh clone (packages from uv's cache) | {setup:.1f} s |",
         f"| cold build of the demo (5 years, pooled, ingest, index) | {cold:.1f} s |",
         f"| what the cold build built | {cold_built} |",
         f"| the same with fresh interpreters for every step and kernel (`KB_WARM=0`) | {fresh:.1f} s |",

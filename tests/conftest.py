@@ -104,7 +104,7 @@ def shared_build(tmp_path_factory, name: str, make) -> Path:
     """``make(out)`` once per test session, shared by every pytest-xdist worker: the first
     worker to ask builds into a folder beside the workers' own, under a file lock; the others
     wait for it and reuse it. Tests never change a shared build's reports, processed tables or
-    working files (a test that would, copies them); only screenshots are written beside them."""
+    working files (a test that would, copies them)."""
     from filelock import FileLock
 
     base = tmp_path_factory.getbasetemp()

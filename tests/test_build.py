@@ -179,7 +179,8 @@ def test_a_failure_after_ingest_leaves_the_whole_site_old(built, tmp_path):
     notebooks = tmp_path / "notebooks"
     shutil.copytree(config.NOTEBOOKS_DIR, notebooks)
     nb = nbformat.read(notebooks / "10_summary.ipynb", as_version=4)
-    nb.cells.append(nbformat.v4.new_code_cell("raise RuntimeError('a failing cell')"))
+    first = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")  # the parameters
+    nb.cells.insert(first + 1, nbformat.v4.new_code_cell("raise RuntimeError('a failing cell')"))
     nbformat.write(nb, notebooks / "10_summary.ipynb")
     with pytest.raises(build.BuildError, match=r"10_summary.ipynb failed in cell \d+ \(Runtime"):
         small_build(out, medium=6000, large=30000, notebooks_dir=notebooks)

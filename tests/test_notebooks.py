@@ -109,12 +109,16 @@ def test_rerunning_cells_leaves_the_results_file_unchanged(tmp_path, executed):
     nb = nbformat.read(config.NOTEBOOKS_DIR / "11_descriptives.ipynb", as_version=4)
     params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
     params.source += f"\noutput_dir = {str(tmp_path)!r}"
+    from conftest import warm_server
+
     client = NotebookClient(
         nb,
         kernel_name=config.KERNEL_NAME,
         resources={"metadata": {"path": str(config.NOTEBOOKS_DIR)}},
+        kernel_manager_class=steps.kernel_manager(),  # forked from the warm server, as in a build
+        extra_arguments=steps.KERNEL_ARGS,
     )
-    with client.setup_kernel():
+    with warm_server(tmp_path), client.setup_kernel():
         for i, cell in enumerate(nb.cells):
             client.execute_cell(cell, i)
         first = (tmp_path / "11_descriptives.csv").read_bytes()

@@ -8,9 +8,7 @@ disclosure control, Norwegian conventions, accessibility, and in a real browser.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 from html.parser import HTMLParser
 
 import pandas as pd
@@ -214,17 +212,6 @@ def test_norwegian_decimal_comma_in_tables(site):
     assert "Andel, %" in (site / "2019" / "index.html").read_text()
 
 
-BROWSER_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
 def _contrast(a: str, b: str) -> float:
     def lum(h):
         r, g, bl = (int(h.lstrip("#")[i : i + 2], 16) / 255 for i in (0, 2, 4))
@@ -415,84 +402,6 @@ def test_count_sentence_of_significant_differences_is_computed(site):
     )
 
 
-@pytest.mark.parametrize("which", ["site", "site_en"])
-def test_every_page_in_a_real_browser(which, request):
-    site = request.getfixturevalue(which)
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium not found in CI: .ci/run must install it")
-        pytest.skip("chromium not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    shots = site.parent / "screenshots"
-    shots.mkdir(parents=True, exist_ok=True)
-    problems, now = [], {"page": ""}
-
-    def shoot(p):  # kept beside the site for a look: the latest year and the top pages
-        return p.parent == site or p.parent.name in ("2019", "pooled")
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=chromium, args=BROWSER_ARGS)
-        for width in (1100, 390, 320):  # 320 px: reflow (WCAG 1.4.10)
-            page = browser.new_page(viewport={"width": width, "height": 900})
-            page.on(
-                "console",
-                lambda m: (
-                    problems.append((now["page"], m.type, m.text))
-                    if m.type in ("error", "warning")
-                    else None
-                ),
-            )
-            page.on("pageerror", lambda e: problems.append((now["page"], "pageerror", str(e))))
-            page.on(
-                "request",
-                lambda r: (
-                    problems.append((now["page"], "external", r.url[:80]))
-                    if not r.url.startswith(("file:", "data:"))
-                    else None
-                ),
-            )
-            for p in pages(site):
-                if width == 390 and not shoot(p):
-                    continue  # a phone screenshot; the reflow check is the 320 px pass
-                now["page"] = str(p.relative_to(site))
-                page.goto(p.as_uri(), wait_until="load")
-                assert page.title()
-                imgs = page.eval_on_selector_all(
-                    "img", "els => els.map(e => e.complete && e.naturalWidth > 0)"
-                )
-                assert all(imgs), (p, imgs)
-                # on a phone the page itself never scrolls sideways (wide tables scroll in their box)
-                wide = page.evaluate("document.documentElement.scrollWidth")
-                assert wide <= width + 1, (p, width, wide)
-                if width in (1100, 390) and shoot(p):
-                    name = now["page"].replace("/", "_").replace(".html", f"-{width}.png")
-                    page.screenshot(path=str(shots / name), full_page=True)
-            page.close()
-        browser.close()
-    assert problems == [], problems[:10]
-
-
-def test_printable_edition_of_a_year(site, tmp_path):
-    """scripts/print_edition.py (make pdf): a year's four pages as one paginated PDF."""
-    import subprocess
-    import sys
-
-    if shutil.which("chromium") is None and shutil.which("chromium-browser") is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium not found in CI: .ci/run must install it")
-        pytest.skip("chromium not installed (apt-get install chromium)")
-    shutil.copytree(site / "2019", tmp_path / "2019")
-    script = config.PROJECT_ROOT / "scripts" / "print_edition.py"
-    args = [sys.executable, str(script), "--reports", str(tmp_path), "--years", "2019"]
-    subprocess.run(args, check=True, capture_output=True)
-    pdf = (tmp_path / "2019" / "kommunebarometer-2019.pdf").read_bytes()
-    pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
-    assert pdf.startswith(b"%PDF") and pages >= 8, pages  # four pages of the site, paginated
-    assert pdf.count(b"/Subtype /Image") >= 3  # the figures are in it
-
-
 def test_english_pages_have_no_bokmal_left(site_en):
     words = [
         "Andel",
@@ -542,76 +451,6 @@ def test_results_dictionary_documents_every_column(site):
     d = pd.read_csv(site / "results_dictionary.csv")
     r = pd.read_csv(site / "2019" / "results.csv", nrows=1)
     assert list(d["column"]) == list(r.columns) and d["description"].str.len().gt(10).all()
-
-
-AXE_VERSION = "4.10.3"
-
-
-def _axe_script() -> str:
-    """axe-core from the npm registry, cached under build/ (test tool only, not on the pages)."""
-    import subprocess
-
-    target = config.BUILD_DIR / "axe" / "node_modules" / "axe-core" / "axe.min.js"
-    if not target.is_file():
-        npm = shutil.which("npm")
-        if npm is None:
-            if os.environ.get("CI"):
-                pytest.fail("npm not found in CI: .ci/run must install it")
-            pytest.skip("npm not installed: axe-core cannot be fetched")
-        (config.BUILD_DIR / "axe").mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [npm, "install", "--silent", "--no-audit", "--no-fund", f"axe-core@{AXE_VERSION}"],
-            cwd=config.BUILD_DIR / "axe",
-            check=True,
-            capture_output=True,
-        )
-    return str(target)
-
-
-@pytest.mark.parametrize("which", ["site", "site_en"])
-def test_pages_have_no_axe_core_violations(which, request):
-    """WCAG 2.1 A/AA rules of axe-core on one page of each kind (the script is injected by the
-    test only)."""
-    site = request.getfixturevalue(which)
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium not found in CI: .ci/run must install it")
-        pytest.skip("chromium not installed (apt-get install chromium)")
-    axe = _axe_script()
-    from playwright.sync_api import sync_playwright
-
-    sample = [
-        "index.html",
-        "ingest/index.html",
-        "2019/index.html",
-        "2019/beskrivende.html",
-        "2019/regresjoner.html",
-        "2019/metode.html",
-        "2019/analyst-regresjoner.html",
-        "pooled/index.html",
-        "pooled/regresjoner.html",
-        "ordliste.html",
-        "proveniens.html",
-    ]
-    found = {}
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=chromium,
-            args=BROWSER_ARGS,
-        )
-        for name in sample:
-            page = browser.new_page()
-            page.goto((site / name).as_uri(), wait_until="load")
-            page.add_script_tag(path=axe)
-            v = page.evaluate(
-                "async () => (await axe.run(document, {runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']})).violations.map(v => v.id + ' x' + v.nodes.length)"
-            )
-            if v:
-                found[name] = v
-            page.close()
-        browser.close()
-    assert found == {}
 
 
 # ---------------------------------------------------------------- the build graph (make -n)
@@ -671,139 +510,3 @@ def test_a_changed_export_reruns_ingest_first(site):
     then decide (tests/test_graph.py runs this for real)."""
     export = str(config.RAW_DIR / "kommuneundersokelsen_2018.csv")
     assert ("ingest", "01_ingest") in _would_run(site, export)
-
-
-def test_published_results_agree_with_r_for_every_year(site, tmp_path):
-    """What each year's results.csv publishes, against R started from the site's processed
-    respondents and the register (tests/r/oracle.R): headline shares with SEs and intervals,
-    class differences, M1 coefficients, the ordered logit and the change from the year before,
-    for the two primary binary outcomes, every year; and every coefficient of M1-M4, every
-    average marginal effect and M3's predicted shares of those outcomes, the same models of
-    digital maturity (linear), the index means with their intervals, and the pooled model."""
-    from conftest import r_oracle
-
-    from analysis import load
-
-    processed = site.parent / "processed"
-    respondents = pd.read_csv(processed / "respondents.csv", dtype={"kommunenr": str})
-    panel = load.survey(processed).all_years()
-    pairs = []  # (what, published, R, relative tolerance)
-    pooled_site = results.read_csv(site / "pooled" / "results.csv")
-    trends = pooled_site[pooled_site["section"] == "trends"]
-    changes = pooled_site[pooled_site["section"] == "trends (change)"]
-    for year in YEARS:
-        pub = results.read_csv(site / str(year) / "results.csv")
-        pub = pub[~pub["suppressed"]]
-        asked = set(pub.loc[pub["section"] == "headline", "outcome"])
-        for var in [v for v in ("etterutdanning_ikt", "evaluerer_effekt") if v in asked]:
-            r = r_oracle(tmp_path, respondents, panel, year, var)
-            rows = pub[pub["outcome"] == var]
-            head = rows[rows["section"] == "headline"].set_index("group")
-            for g in ("all", "small", "medium", "large"):
-                for col in ("estimate", "se", "ci_low", "ci_high"):
-                    pairs.append(((year, var, g, col), head.loc[g, col], r[f"{g}.{col}"], 1e-6))
-            diffs = rows[rows["section"] == "class differences"].set_index("contrast")
-            for c in ("large-small", "large-medium", "medium-small"):
-                for col in ("estimate", "se"):
-                    pairs.append(((year, var, c, col), diffs.loc[c, col], r[f"{c}.{col}"], 1e-6))
-            m1 = rows[(rows["section"] == "regression") & (rows["model"] == "M1")].set_index("term")
-            for term, rterm in (
-                ("Intercept", "(Intercept)"),
-                ("ln_pop_c", "ln_pop_c"),
-                ("cri_c", "cri_c"),
-            ):
-                pairs.append(
-                    ((year, var, term), m1.loc[term, "estimate"], r[f"glm.{rterm}.coef"], 1e-6)
-                )
-                pairs.append(
-                    ((year, var, term, "se"), m1.loc[term, "se"], r[f"glm.{rterm}.se"], 1e-6)
-                )
-            # the trends page: the same share and change, the same estimators, against R
-            trend = trends[(trends["outcome"] == var) & (trends["group"] == str(year))].iloc[0]
-            for col in ("estimate", "se", "ci_low", "ci_high"):
-                pairs.append(
-                    ((year, var, "trend", col, "model"), trend[col], r[f"all.{col}"], 1e-6)
-                )
-            if "change.estimate" in r:
-                ch = changes[
-                    (changes["outcome"] == var) & (changes["contrast"] == f"{year}-{year - 1}")
-                ]
-                for col in ("estimate", "se"):
-                    pairs.append(
-                        (
-                            (year, var, "trend change", col, "model"),
-                            ch.iloc[0][col],
-                            r[f"change.{col}"],
-                            1e-6,
-                        )
-                    )
-            if "change.estimate" in r:  # asked the year before
-                ch = rows[rows["section"] == "change from last year"].iloc[0]
-                pairs.append(((year, var, "change"), ch["estimate"], r["change.estimate"], 1e-6))
-                pairs.append(((year, var, "change", "se"), ch["se"], r["change.se"], 1e-6))
-            pairs += _models_against_r(year, pub, r, var, var, "y")
-            pred = rows[(rows["section"] == "predicted shares")]
-            assert len(pred) == 27, len(pred)  # 9 index values x 3 size classes
-            for t in pred.itertuples():
-                pre = ("taylor." if "Taylor" in t.method else "jk.") + "pred."
-                pre += f"{t.group}.{t.term.removeprefix('cri_c=')}"
-                for col in ("estimate", "se", "ci_low", "ci_high"):
-                    pairs.append(
-                        (
-                            (year, var, t.group, t.term, col, "model"),
-                            getattr(t, col),
-                            r[f"{pre}.{col}"],
-                            1e-6,
-                        )
-                    )
-            if var == "etterutdanning_ikt":  # the same for every outcome R was called for
-                pairs += _models_against_r(year, pub, r, "maturity", "maturity", "maturity")
-                idx = pub[(pub["section"] == "indices") & pub["se"].notna()]
-                assert len(idx) == 8, idx
-                for t in idx.itertuples():
-                    for col in ("estimate", "se", "ci_low", "ci_high"):
-                        want = r[f"idx.{t.outcome}.{t.group}.{col}"]
-                        pairs.append(((year, t.outcome, t.group, col), getattr(t, col), want, 1e-6))
-            if year == YEARS[-1]:  # R fits the pooled model in its call for the last year
-                pooled = pooled_site[
-                    (pooled_site["model"] == "M1_pooled") & ~pooled_site["suppressed"]
-                ]
-                first = var == "etterutdanning_ikt"
-                for o, k in ((var, "y"), *((("maturity", "maturity"),) if first else ())):
-                    for t in pooled[
-                        (pooled["section"] == "regression") & (pooled["outcome"] == o)
-                    ].itertuples():
-                        got = r[f"pooled.{k}.{t.term}.coef"], r[f"pooled.{k}.{t.term}.se"]
-                        pairs.append((("pooled", o, t.term, "model"), t.estimate, got[0], 1e-6))
-                        pairs.append((("pooled", o, t.term, "se", "model"), t.se, got[1], 1e-6))
-        olr = pub[(pub["outcome"] == "suksess_tjenester") & (pub["model"] == "ordered_logit")]
-        for t in olr.itertuples():
-            pairs.append(((year, "ordered", t.term), t.estimate, r[f"olr.{t.term}.coef"], 1e-6))
-            pairs.append(((year, "ordered", t.term, "se"), t.se, r[f"olr.{t.term}.se"], 1e-6))
-    # further education every year, evaluation from 2016: 9 year-outcomes x 28 numbers, 7
-    # changes x 2, the ordered logit's 2 slopes x 2 every year, and the index means (8 x 4)
-    # every year; then (tagged "model" or "ame") every published coefficient of M1-M4 with its
-    # SE (jackknife, or Taylor where the row says so) and every marginal effect, for those
-    # outcomes and digital maturity, M3's predicted shares, the pooled model and the trends page
-    models_ = [p for p in pairs if p[0][-1] in ("model", "ame")]
-    assert len(pairs) - len(models_) == 9 * 28 + 7 * 2 + 5 * 4 + 5 * 8 * 4
-    assert len(models_) >= 5 * 2 * 2 * (18 + 6), len(models_)  # 2 x (coefficients + AMEs)
-    off = [(what, a, b) for what, a, b, rel in pairs if a != pytest.approx(b, rel=rel)]
-    assert off == [], off[:5]
-
-
-def _models_against_r(year, pub, r, outcome, label, key):
-    """(what, published, R, tolerance) for every unsuppressed M1-M4 coefficient and SE and
-    every marginal effect of ``outcome``; R's jackknife value, or its Taylor value where the
-    published method says the fit fell back to Taylor (a replicate separates)."""
-    rows = pub[(pub["outcome"] == outcome) & pub["model"].isin(["M1", "M2", "M3", "M4"])]
-    out = []
-    for t in rows[rows["section"] == "regression"].itertuples():
-        pre = ("taylor." if "Taylor" in t.method else "jk.") + f"{key}.{t.model}.{t.term}"
-        out.append(((year, label, t.model, t.term, "model"), t.estimate, r[f"{pre}.coef"], 1e-6))
-        out.append(((year, label, t.model, t.term, "se", "model"), t.se, r[f"{pre}.se"], 1e-6))
-    for t in rows[rows["section"] == "marginal effects"].itertuples():
-        pre = ("taylor." if "Taylor" in t.method else "jk.") + f"{key}.{t.model}.ame.{t.term}"
-        out.append(((year, label, t.model, t.term, "ame"), t.estimate, r[f"{pre}.estimate"], 1e-6))
-        out.append(((year, label, t.model, t.term, "se", "ame"), t.se, r[f"{pre}.se"], 1e-6))
-    return out
