@@ -68,11 +68,11 @@ TEST_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
 test: $(STAMP) ## Run lint and the whole test suite (pytest-xdist, TEST_JOBS workers)
 	$(VENV)/bin/ruff check src tests scripts notebooks benchmarks
-	$(PY) -m pytest -n $(TEST_JOBS) --dist loadfile
+	$(PY) -m pytest -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder
 
 test-fast: $(STAMP) ## Lint and the tests that build nothing and execute no notebook
 	$(VENV)/bin/ruff check src tests scripts notebooks benchmarks
-	$(PY) -m pytest -m "not slow" -n $(TEST_JOBS) --dist loadfile
+	$(PY) -m pytest -m "not slow" -n $(TEST_JOBS) --dist loadfile --no-loadscope-reorder
 
 bench: $(STAMP) ## Measure cold, no-op and incremental builds, the floor and scaling (benchmarks/results.md)
 	$(PY) benchmarks/bench.py

@@ -46,7 +46,7 @@ def test_interrupted_build_recovers(tmp_path):
     made = tmp_path / "build" / "r" / "processed" / "respondents.csv"  # ingest's, in the build
     while time.time() < deadline and not made.exists():
         time.sleep(0.5)
-    time.sleep(3)  # now inside the year notebooks (or finishing ingest)
+    time.sleep(1.5)  # now inside the year notebooks (or finishing ingest)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (tmp_path / "r").exists() and not (tmp_path / "p").exists()  # nothing published

@@ -25,14 +25,15 @@ from analysis.warm_client import socket_path
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(autouse=True)
-def private_server(tmp_path, monkeypatch):
-    """Each test has a server of its own (the builds of other workers share the checkout's);
-    afterwards it is stopped and its socket, lock and log leave $TMPDIR (a new key every test
-    would otherwise leave two files there for good)."""
-    monkeypatch.setenv("KB_WARM_KEY", str(tmp_path))
-    sock = socket_path()
-    yield
+@pytest.fixture(scope="module", autouse=True)
+def private_server(tmp_path_factory):
+    """The tests share a server of their own (the builds of other workers share the
+    checkout's); afterwards it is stopped and its socket, lock and log leave $TMPDIR (a new
+    key every run would otherwise leave two files there for good)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("KB_WARM_KEY", str(tmp_path_factory.mktemp("warm-key")))
+        sock = socket_path()
+        yield
     for p in psutil.process_iter(["cmdline"]):
         if sock in " ".join(p.info["cmdline"] or []):
             p.terminate()
@@ -48,7 +49,7 @@ def client(*args: str, kind: str = "step", **kw) -> subprocess.Popen:
 
 
 def start_server(tmp_path: Path) -> psutil.Process:
-    """The private server, started as a build's first step starts it."""
+    """The private server, started as a build's first step starts it (or the one running)."""
     sock = start_warm_server(tmp_path)
     return next(
         p for p in psutil.process_iter(["cmdline"]) if sock in " ".join(p.info["cmdline"] or [])
