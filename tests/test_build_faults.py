@@ -1,6 +1,7 @@
 """Build faults run as a user would meet them: bad input through make report, a killed build,
-bad parameters. Each builds into its own folders (no shared fixture); two builds at once are
-in ``test_build.py``, beside the solo build they are compared with."""
+bad parameters. Each builds into its own folders; two builds at once are in ``test_build.py``.
+The build that recovers from the kill is also the determinism check: a second build of one
+year gives the numbers and processed tables of the session's full site byte for byte."""
 
 from __future__ import annotations
 
@@ -31,8 +32,10 @@ def test_make_report_exit_code_and_message(tmp_path):
     assert "make report failed" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_interrupted_build_recovers(tmp_path):
-    """Kill a build midway; the rerun completes and nothing half-written is published."""
+def test_interrupted_build_recovers(tmp_path, site):
+    """Kill a build midway; the rerun completes and nothing half-written is published. What
+    it publishes for 2019 are the bytes of the session's full build (``site``): results and
+    processed tables (its pages differ in their links to the other years)."""
     import os
     import signal
     import subprocess
@@ -56,6 +59,11 @@ def test_interrupted_build_recovers(tmp_path):
     assert leftovers == [] and not list((tmp_path / "r").glob(".staging-*"))
     res = pd.read_csv(tmp_path / "r" / "2019" / "results.csv")
     assert len(res) > 100 and (tmp_path / "r" / "index.html").is_file()
+    pairs = [(tmp_path / "r" / "2019" / "results.csv", site / "2019" / "results.csv")]
+    pairs += [(f, site.parent / "processed" / f.name) for f in sorted((tmp_path / "p").iterdir())]
+    assert len(pairs) == 5, pairs
+    for ours, theirs in pairs:
+        assert ours.read_bytes() == theirs.read_bytes(), ours.name
 
 
 def test_a_second_build_into_the_same_folder_waits_and_says_so(tmp_path):
