@@ -77,6 +77,37 @@ def r_oracle(tmp, respondents, panel, year: int, var: str) -> dict[str, float]:
     return pd.read_csv(tmp / "out.csv").set_index("name")["value"].to_dict()
 
 
+def r_oracle_many(tmp, respondents, panel, jobs) -> dict[tuple[int, str], dict[str, float]]:
+    """:func:`r_oracle` for several (year, outcome) pairs in one R session
+    (``tests/r/batch.R``: R and its packages load once)."""
+    if RSCRIPT is None:
+        return {job: r_oracle(tmp, respondents, panel, *job) for job in jobs}  # skips or fails
+    respondents.to_csv(tmp / "respondents.csv", index=False, float_format="%.17g")
+    panel[["year", "kommunenr", "panel_id"]].to_csv(tmp / "panel.csv", index=False)
+    register_file = config.default_register_snapshot() / "municipalities_population.csv"
+    table = pd.DataFrame(
+        [
+            {
+                "respondents": tmp / "respondents.csv",
+                "register": register_file,
+                "year": year,
+                "outcome": var,
+                "out": tmp / f"out-{year}-{var}.csv",
+                "panel": tmp / "panel.csv",
+            }
+            for year, var in jobs
+        ]
+    )
+    table.to_csv(tmp / "jobs.csv", index=False)
+    batch = [RSCRIPT, str(R_ORACLE.with_name("batch.R")), str(tmp / "jobs.csv")]
+    done = subprocess.run(batch, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return {
+        (year, var): pd.read_csv(tmp / f"out-{year}-{var}.csv").set_index("name")["value"].to_dict()
+        for year, var in jobs
+    }
+
+
 def poststratified(df):
     """A made-up respondent table with the design columns of ``analysis.weights.design``:
     its weights ``w`` taken as post-stratified by size class (no region margin)."""
