@@ -26,6 +26,16 @@ def pages(site):
     return sorted(site.rglob("*.html"))
 
 
+def _chromium() -> str:
+    """The browser's path; without one the test is skipped locally and fails in CI."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium not found in CI: .ci/run must install it")
+        pytest.skip("chromium not installed (apt-get install chromium)")
+    return chromium
+
+
 BROWSER_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -40,11 +50,7 @@ BROWSER_ARGS = [
 @pytest.mark.parametrize("which", ["site", "site_en"])
 def test_every_page_in_a_real_browser(which, request):
     site = request.getfixturevalue(which)
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium not found in CI: .ci/run must install it")
-        pytest.skip("chromium not installed (apt-get install chromium)")
+    chromium = _chromium()
     from playwright.sync_api import sync_playwright
 
     shots = Path(os.environ["KB_SCREENSHOTS"]) / which if os.environ.get("KB_SCREENSHOTS") else None
@@ -102,10 +108,7 @@ def test_printable_edition_of_a_year(site, tmp_path):
     import subprocess
     import sys
 
-    if shutil.which("chromium") is None and shutil.which("chromium-browser") is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium not found in CI: .ci/run must install it")
-        pytest.skip("chromium not installed (apt-get install chromium)")
+    _chromium()
     shutil.copytree(site / "2019", tmp_path / "2019")
     script = config.PROJECT_ROOT / "scripts" / "print_edition.py"
     args = [sys.executable, str(script), "--reports", str(tmp_path), "--years", "2019"]
@@ -147,11 +150,7 @@ def test_pages_have_no_axe_core_violations(which, request):
     markup differs most (the landing page, a year's summary with its figures, an analyst page
     with code, the glossary), for the language and the texts."""
     site = request.getfixturevalue(which)
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        if os.environ.get("CI"):
-            pytest.fail("chromium not found in CI: .ci/run must install it")
-        pytest.skip("chromium not installed (apt-get install chromium)")
+    chromium = _chromium()
     axe = _axe_script()
     from playwright.sync_api import sync_playwright
 
