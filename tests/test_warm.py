@@ -129,3 +129,24 @@ def test_exit_status_and_signals_pass_through(tmp_path):
         kernel.send_signal(sig)
         assert kernel.wait(timeout=30) == -sig
         wait_for_no_children(server)
+
+
+def test_a_request_that_fails_leaves_the_server_serving(tmp_path):
+    """A supervisor that fails (here on a request that is not JSON; in the suite, a client
+    killed with its build before it read the reply) ends there. It used to return into the
+    server's loop, whose cleanup removed the server's socket: the server, alive and holding
+    its lock, could no longer be reached, and every later step ran in a fresh interpreter."""
+    import socket
+
+    server = start_server(tmp_path)
+    sock, log = socket_path(), Path(socket_path() + ".log")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.connect(sock)
+        conn.sendall(b"not json\n")
+        assert conn.recv(100) == b""  # the supervisor ends without a reply
+    wait_for_no_children(server)
+    assert os.path.exists(sock) and server.is_running()
+    assert "JSONDecodeError" in log.read_text() and "exits" not in log.read_text()
+    before = log.read_text()
+    assert client("dictionary", "--build-dir", str(tmp_path)).wait() == 0
+    assert re.search(r"^step dictionary .*: 0 in", log.read_text()[len(before) :], re.M)

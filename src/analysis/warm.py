@@ -72,12 +72,6 @@ def kernel_manager() -> type:
     from jupyter_client.manager import AsyncKernelManager
 
     class ReadyClient(AsyncKernelClient):
-        def __init__(self, **kw) -> None:
-            super().__init__(**kw)
-            import zmq
-
-            self.context.setsockopt(zmq.RECONNECT_IVL, 10)
-
         async def wait_for_ready(self, timeout: float | None = None) -> None:
             """jupyter_client's handshake, with IOPub waited on for 0.05 s instead of 0.2 s: it
             ends by draining IOPub until that long passes without a message, a sleep at the
@@ -222,7 +216,12 @@ def supervise(conn: socket.socket, env: dict[str, str]) -> None:
         child(request, fds)
     for fd in fds:
         os.close(fd)
-    conn.sendall(f"pid {pid}\n".encode())
+    try:
+        conn.sendall(f"pid {pid}\n".encode())
+    except OSError:  # the client is gone (killed with its build): so is what it asked for
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os._exit(0)
     exited = [os.pidfd_open(pid)] if hasattr(os, "pidfd_open") else []  # readable at its exit
     buf = b""
     while True:
@@ -285,10 +284,16 @@ def serve(path: str, lock_fd: int) -> None:
                     conn.close()
                     break
                 pid = os.fork()
-                if pid == 0:
+                if pid == 0:  # never returns into this loop, whose finally removes the socket
                     listener.close()
                     os.close(lock_fd)
-                    supervise(conn, env)
+                    try:
+                        supervise(conn, env)
+                    except BaseException:
+                        traceback.print_exc()
+                    finally:
+                        sys.stdout.flush()
+                        os._exit(1)
                 children.add(pid)
                 conn.close()
                 last = time.monotonic()
