@@ -14,25 +14,26 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import r_oracle
+from conftest import r_oracle, r_oracle_many
 
 from analysis import config, estimates, models, trends, weights
 
+CASES = [(2019, "etterutdanning_ikt"), (2015, "handlingsplan"), (2017, "barriere_endringsvilje")]
 
-@pytest.fixture(
-    scope="module",
-    params=[
-        (2019, "etterutdanning_ikt"),
-        (2015, "handlingsplan"),
-        (2017, "barriere_endringsvilje"),
-    ],
-    ids=lambda p: f"{p[0]}-{p[1]}",
-)
-def case(request, ingested, weighted, tmp_path_factory):
+
+@pytest.fixture(scope="module")
+def oracle(ingested, weighted, tmp_path_factory):
+    """R's estimates of every case, from one R session."""
+    tmp = tmp_path_factory.mktemp("r")
+    return r_oracle_many(tmp, ingested.respondents, weighted, CASES)
+
+
+@pytest.fixture(scope="module", params=CASES, ids=lambda p: f"{p[0]}-{p[1]}")
+def case(request, oracle, weighted):
     """R starts from the processed respondents and the register file; Python's respondents
     come from ``analysis.load`` (derived variables and calibrated weights)."""
     year, var = request.param
-    r = r_oracle(tmp_path_factory.mktemp("r"), ingested.respondents, weighted, year, var)
+    r = oracle[year, var]
     d = weighted[weighted["year"] == year].reset_index(drop=True)
     return d, var, r, weighted
 
