@@ -140,6 +140,23 @@ def build_into(out, raw=config.RAW_DIR, lang="nb", years=None, pooled=None):
     return [re.sub(r" in \d+ s$", "", x) for x in log]
 
 
+def changed_delivery(raw: Path) -> Path:
+    """The demo delivery copied to ``raw`` with one answer changed in the 2018 export (the first
+    respondent's action plan, Ja to Nei), as a new delivery would come (no checksum manifest).
+    ``test_graph`` rebuilds the shared site from it; ``test_build_faults`` builds 2017 from it
+    cold, which must give the shared site's 2017 numbers."""
+    raw.mkdir(parents=True)
+    for src in config.RAW_DIR.iterdir():
+        if src.name != "MANIFEST.sha256":
+            shutil.copy2(src, raw / src.name)
+    export = raw / "kommuneundersokelsen_2018.csv"
+    lines = export.read_bytes().split(b"\n")
+    assert b";Ja;" in lines[1]
+    lines[1] = lines[1].replace(b";Ja;", b";Nei;", 1)
+    export.write_bytes(b"\n".join(lines))
+    return raw
+
+
 def _build(out, lang, years=None, pooled=None):
     build_into(out, lang=lang, years=years, pooled=pooled)
     return out / "reports"

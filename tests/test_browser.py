@@ -148,7 +148,9 @@ def test_pages_have_no_axe_core_violations(which, request):
     """WCAG 2.1 A/AA rules of axe-core on one page of each kind (the script is injected by the
     test only). The English site has the same template and notebooks: there, the pages whose
     markup differs most (the landing page, a year's summary with its figures, an analyst page
-    with code, the glossary), for the language and the texts."""
+    with code, the glossary), for the language and the texts. The analyst page is the pooled
+    site's: the same template and cell kinds as a year's, in a quarter of the nodes (axe took
+    3.2 s on 2019's 5 400 nodes, 1.2 s on the pooled page's 1 400)."""
     site = request.getfixturevalue(which)
     chromium = _chromium()
     axe = _axe_script()
@@ -161,14 +163,19 @@ def test_pages_have_no_axe_core_violations(which, request):
         "2019/beskrivende.html",
         "2019/regresjoner.html",
         "2019/metode.html",
-        "2019/analyst-regresjoner.html",
         "pooled/index.html",
         "pooled/regresjoner.html",
+        "pooled/analyst-regresjoner.html",
         "ordliste.html",
         "proveniens.html",
     ]
     if which == "site_en":
-        sample = ["index.html", "2019/index.html", "2019/analyst-regresjoner.html", "ordliste.html"]
+        sample = [
+            "index.html",
+            "2019/index.html",
+            "pooled/analyst-regresjoner.html",
+            "ordliste.html",
+        ]
     found = {}
     with sync_playwright() as pw:
         browser = pw.chromium.launch(

@@ -1,14 +1,15 @@
 """Build faults run as a user would meet them: bad input through make report, a killed build,
 bad parameters. Each builds into its own folders; two builds at once are in ``test_build.py``.
 The build that recovers from the kill is also the determinism check: a second build of one
-year gives the numbers and processed tables of the session's full site byte for byte."""
+year gives the numbers of the session's full site byte for byte."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
+from conftest import changed_delivery
 
-from analysis import publish
+from analysis import config, ingest, publish
 
 pytestmark = pytest.mark.slow
 
@@ -33,15 +34,21 @@ def test_make_report_exit_code_and_message(tmp_path):
 
 
 def test_interrupted_build_recovers(tmp_path, site):
-    """Kill a build midway; the rerun completes and nothing half-written is published. What
-    it publishes for 2019 are the bytes of the session's full build (``site``): results and
-    processed tables (its pages differ in their links to the other years)."""
+    """Kill a build midway; the rerun completes and nothing half-written is published.
+
+    The rerun is also a second build of one year: 2017, from a delivery whose 2018 export
+    changed (``conftest.changed_delivery``). Its 2017 numbers must be the bytes of the
+    session's full build (``site``; its pages differ in their links to the other years), so a
+    build is deterministic, and the 2017 pages that ``test_graph`` leaves alone after that
+    change are those of a cold build. Its processed tables must be those of the library's
+    ingest of the same delivery."""
     import os
     import signal
     import subprocess
     import time
 
-    args = _cli(tmp_path, "--years", "2019")
+    raw = changed_delivery(tmp_path / "raw")
+    args = _cli(tmp_path, "--raw-dir", str(raw), "--years", "2017")
     proc = subprocess.Popen(
         args, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
@@ -57,13 +64,18 @@ def test_interrupted_build_recovers(tmp_path, site):
     assert r.returncode == 0, r.stderr
     leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".") and "-" in p.name]
     assert leftovers == [] and not list((tmp_path / "r").glob(".staging-*"))
-    res = pd.read_csv(tmp_path / "r" / "2019" / "results.csv")
+    res = pd.read_csv(tmp_path / "r" / "2017" / "results.csv")
     assert len(res) > 100 and (tmp_path / "r" / "index.html").is_file()
-    pairs = [(tmp_path / "r" / "2019" / "results.csv", site / "2019" / "results.csv")]
-    pairs += [(f, site.parent / "processed" / f.name) for f in sorted((tmp_path / "p").iterdir())]
+    lib = tmp_path / "lib"
+    ingest.run_ingest(raw, config.CODEBOOK_PATH, None, lib, config.SizeThresholds())
+    pairs = [(tmp_path / "r" / "2017" / "results.csv", site / "2017" / "results.csv")]
+    pairs += [(f, lib / f.name) for f in sorted((tmp_path / "p").iterdir())]
     assert len(pairs) == 5, pairs
     for ours, theirs in pairs:
         assert ours.read_bytes() == theirs.read_bytes(), ours.name
+    changed = pd.read_csv(tmp_path / "p" / "respondents.csv", dtype=str).fillna("")
+    before = pd.read_csv(site.parent / "processed" / "respondents.csv", dtype=str).fillna("")
+    assert (changed != before).to_numpy().sum() == 1  # the one answer, and nothing else
 
 
 def test_a_second_build_into_the_same_folder_waits_and_says_so(tmp_path):

@@ -110,15 +110,23 @@ def _raw_personal_data():
     return found
 
 
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
+IMAGE = re.compile(r"data:image/[a-z+]+;base64,[A-Za-z0-9+/=]+")
+
+
 def test_no_personal_data_or_row_level_data_under_reports(site, site_en):
     pii = _raw_personal_data()
+    # an address the pattern below matches needs no search of its own (the pattern finds any)
+    pii["emails"] = {v for v in pii["emails"] if not EMAIL.fullmatch(v)}
     for root in (site, site_en):
         for p in root.rglob("*"):
             if not p.is_file() or p.suffix not in (".html", ".csv", ".json"):
                 continue
-            # no e-mail address but the barometer's own contact (configuration, not data)
-            text = p.read_text().replace(config.CONTACT, "")
-            assert not re.search(r"[\w.+-]+@[\w-]+\.[\w.]+", text), p
+            # no e-mail address but the barometer's own contact (configuration, not data); the
+            # figures' base64 is left out of the search (40 % of the text, and it cannot hold
+            # a value as text)
+            text = IMAGE.sub("", p.read_text().replace(config.CONTACT, ""))
+            assert not EMAIL.search(text), p
             for kind, values in pii.items():
                 hit = next((v for v in values if v in text), None)
                 assert hit is None, (p, kind, hit)
