@@ -150,3 +150,25 @@ def test_a_request_that_fails_leaves_the_server_serving(tmp_path):
     before = log.read_text()
     assert client("dictionary", "--build-dir", str(tmp_path)).wait() == 0
     assert re.search(r"^step dictionary .*: 0 in", log.read_text()[len(before) :], re.M)
+
+
+def test_a_changed_or_removed_library_module_makes_the_server_stale(tmp_path):
+    """The server takes its list of watched files once (:func:`analysis.warm.watched`) and
+    compares their times and sizes on every request: a change or a removal shows."""
+    import analysis.models  # noqa: F401
+    import analysis.plots  # noqa: F401
+    from analysis import warm
+
+    names = {os.path.basename(f) for f in warm.watched()}
+    assert {"models.py", "plots.py", "warm.py", ".installed"} <= names, names
+    module = tmp_path / "module.py"
+    module.write_text("x = 1\n")
+    files = [str(module)]
+    known = warm.fingerprint(files)
+    assert warm.fingerprint(files) == known
+    st = module.stat()
+    os.utime(module, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000))
+    assert warm.fingerprint(files) != known
+    known = warm.fingerprint(files)
+    module.unlink()
+    assert warm.fingerprint(files) != known

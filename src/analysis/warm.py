@@ -124,16 +124,22 @@ def preload() -> None:
     gc.freeze()  # the children's collections skip what the server made (and share its pages)
 
 
-def fingerprint() -> list[tuple[str, int, int]]:
-    """Path, modification time and size of every imported module of the library, and of the
-    venv's install stamp (``make venv`` writes it after installing)."""
-    root = Path(__file__).parent
-    files = sorted(
-        f
-        for m in list(sys.modules.values())
-        if (f := getattr(m, "__file__", None)) and Path(f).parent == root
-    ) + [f for f in [os.path.join(sys.prefix, ".installed")] if os.path.exists(f)]
-    return [(f, (s := os.stat(f)).st_mtime_ns, s.st_size) for f in files]
+def watched() -> list[str]:
+    """Every imported module of the library and the venv's install stamp (``make venv`` writes
+    it after installing): the files whose change makes the server stale."""
+    root = os.path.dirname(__file__)
+    mods = {f for m in list(sys.modules.values()) if (f := getattr(m, "__file__", None))}
+    return sorted(f for f in mods if os.path.dirname(f) == root) + [
+        f for f in [os.path.join(sys.prefix, ".installed")] if os.path.exists(f)
+    ]
+
+
+def fingerprint(files: list[str]) -> list[tuple[str, int, int]]:
+    """Modification time and size of each of ``files`` (a removed one: -1), the list from
+    :func:`watched` taken once (the server imports nothing after its preload; a walk over its
+    3 600 modules took 20 ms of every request)."""
+    stats = [os.stat(f) if os.path.exists(f) else os.stat_result((-1,) * 10) for f in files]
+    return [(f, s.st_mtime_ns, s.st_size) for f, s in zip(files, stats, strict=True)]
 
 
 def import_env(env: dict[str, str]) -> dict[str, str]:
@@ -257,7 +263,8 @@ def serve(path: str, lock_fd: int) -> None:
     ``lock_fd`` holds the lock that keeps a second server from starting (not given to children)."""
     t0, env = time.monotonic(), import_env(dict(os.environ))
     preload()
-    known = fingerprint()
+    files = watched()
+    known = fingerprint(files)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     tmp = f"{path}.{os.getpid()}"
     old_umask = os.umask(0o077)  # only this user may connect: a request runs any step
@@ -279,7 +286,7 @@ def serve(path: str, lock_fd: int) -> None:
                 last = time.monotonic()
             if ready:
                 conn, _addr = listener.accept()
-                if fingerprint() != known:
+                if fingerprint(files) != known:
                     conn.sendall(b"stale\n")  # the client runs cold; a new server starts
                     conn.close()
                     break
