@@ -21,8 +21,8 @@ from analysis.register import load_register
 #: and the files that read the shared site after it, so that the quick files fill the end.
 #: (xdist's own order, by number of tests, left the R comparison running alone for 25 s.)
 FIRST = [
-    *("test_site.py", "test_disclosure.py", "test_build.py", "test_notebooks.py"),
-    *("test_site_r.py", "test_browser.py", "test_graph.py", "test_build_faults.py", "test_warm.py"),
+    *("test_site.py", "test_build.py", "test_notebooks.py", "test_graph.py", "test_browser.py"),
+    *("test_build_faults.py", "test_site_r.py", "test_disclosure.py", "test_warm.py"),
 ]
 
 
@@ -140,21 +140,45 @@ def build_into(out, raw=config.RAW_DIR, lang="nb", years=None, pooled=None):
     return [re.sub(r" in \d+ s$", "", x) for x in log]
 
 
-def changed_delivery(raw: Path) -> Path:
-    """The demo delivery copied to ``raw`` with one answer changed in the 2018 export (the first
-    respondent's action plan, Ja to Nei), as a new delivery would come (no checksum manifest).
-    ``test_graph`` rebuilds the shared site from it; ``test_build_faults`` builds 2017 from it
-    cold, which must give the shared site's 2017 numbers."""
+def changed_delivery(raw: Path, processed: Path) -> Path:
+    """The demo delivery copied to ``raw`` as a new delivery comes (no checksum manifest), with
+    one export changed: 2018's keeps only its first three large municipalities (the others'
+    26 rows go, and a duplicate submission of one of them).
+    ``processed``: the demo's processed tables, which say where each respondent's row is."""
     raw.mkdir(parents=True)
     for src in config.RAW_DIR.iterdir():
         if src.name != "MANIFEST.sha256":
             shutil.copy2(src, raw / src.name)
+    resp = pd.read_csv(processed / "respondents.csv", dtype=str)
+    large = resp[(resp["year"] == "2018") & (resp["size_class"] == "large")]
+    assert set(large["source_file"]) == {"kommuneundersokelsen_2018.csv"} and len(large) > 20
     export = raw / "kommuneundersokelsen_2018.csv"
-    lines = export.read_bytes().split(b"\n")
-    assert b";Ja;" in lines[1]
-    lines[1] = lines[1].replace(b";Ja;", b";Nei;", 1)
-    export.write_bytes(b"\n".join(lines))
+    lines = export.read_bytes().split(b"\n")  # source_row counts the header as row 1
+    gone = {int(r) for r in large["source_row"].iloc[3:]}
+    log = pd.read_csv(processed / "cleaning_log.csv", dtype=str).fillna("")
+    log = log[log["file"] == export.name]
+    kept = log["note"].str.extract(r"^kept row (\d+)", expand=False).astype(float)
+    gone |= set(log.loc[kept.isin(gone), "row"].astype(int))  # their earlier submissions too
+    gone = {r - 1 for r in gone}
+    export.write_bytes(b"\n".join(x for i, x in enumerate(lines) if i not in gone))
     return raw
+
+
+@pytest.fixture(scope="session")
+def changed_site(site, tmp_path_factory) -> Path:
+    """The session's full site (``site``) copied with its file times (make decides from them)
+    and built again from :func:`changed_delivery`, once per session: its root (raw/,
+    reports/, processed/, build/) and ``build.log``, the build's lines. ``test_graph`` checks
+    what was rebuilt; ``test_disclosure`` scans the site for the suppressed cells of 2018's
+    three large municipalities."""
+
+    def make(out):
+        raw = changed_delivery(out / "raw", site.parent / "processed")
+        for sub in ("reports", "processed", "build"):
+            shutil.copytree(site.parent / sub, out / sub, symlinks=True)
+        (out / "build.log").write_text("\n".join(build_into(out, raw)) + "\n")
+
+    return shared_build(tmp_path_factory, "changed", make)
 
 
 def _build(out, lang, years=None, pooled=None):

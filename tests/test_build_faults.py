@@ -47,7 +47,7 @@ def test_interrupted_build_recovers(tmp_path, site):
     import subprocess
     import time
 
-    raw = changed_delivery(tmp_path / "raw")
+    raw = changed_delivery(tmp_path / "raw", site.parent / "processed")
     args = _cli(tmp_path, "--raw-dir", str(raw), "--years", "2017")
     proc = subprocess.Popen(
         args, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -73,9 +73,12 @@ def test_interrupted_build_recovers(tmp_path, site):
     assert len(pairs) == 5, pairs
     for ours, theirs in pairs:
         assert ours.read_bytes() == theirs.read_bytes(), ours.name
-    changed = pd.read_csv(tmp_path / "p" / "respondents.csv", dtype=str).fillna("")
-    before = pd.read_csv(site.parent / "processed" / "respondents.csv", dtype=str).fillna("")
-    assert (changed != before).to_numpy().sum() == 1  # the one answer, and nothing else
+    changed = pd.read_csv(tmp_path / "p" / "respondents.csv", dtype=str)
+    before = pd.read_csv(site.parent / "processed" / "respondents.csv", dtype=str)
+    gone = before[~before["respondent_id"].isin(changed["respondent_id"])]
+    assert len(gone) == 26 and set(gone["year"]) == {"2018"}  # what changed, and nothing else
+    kept = before[before["respondent_id"].isin(changed["respondent_id"])].reset_index(drop=True)
+    assert kept.drop(columns="source_row").equals(changed.drop(columns="source_row"))
 
 
 def test_a_second_build_into_the_same_folder_waits_and_says_so(tmp_path):
