@@ -172,3 +172,18 @@ def test_a_changed_or_removed_library_module_makes_the_server_stale(tmp_path):
     known = warm.fingerprint(files)
     module.unlink()
     assert warm.fingerprint(files) != known
+
+
+def test_a_kernel_whose_launcher_is_gone_is_not_started(tmp_path):
+    """A build killed just as it starts a kernel (as the interrupted-build test kills one) left
+    the kernel and its supervisor running for good: the client, already orphaned when it
+    looked for its parent, never noticed. A kernel client whose launcher (jupyter_client's
+    ``JPY_PARENT_PID``) is gone now starts nothing."""
+    server = start_server(tmp_path)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    args = ["-m", "ipykernel_launcher", "-f", str(tmp_path / "kernel.json")]
+    kernel = client(*args, kind="kernel", env={**os.environ, "JPY_PARENT_PID": str(gone.pid)})
+    assert kernel.wait(timeout=10) == 1
+    wait_for_no_children(server)
+    assert not (tmp_path / "kernel.json").exists()

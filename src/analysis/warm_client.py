@@ -81,9 +81,25 @@ def readline(conn: socket.socket) -> str:
     return line.decode()
 
 
-def relay(conn: socket.socket) -> int:
+def orphaned(parent: int) -> bool:
+    """Whoever started this client is gone: its parent is no longer ``parent`` (the parent it
+    started with), or a kernel's launcher (``JPY_PARENT_PID``, set by jupyter_client) no longer
+    exists, as when a build is killed while it starts a kernel."""
+    launcher = os.environ.get("JPY_PARENT_PID", "")
+    if os.getppid() != parent:
+        return True
+    try:
+        if launcher.isdigit() and int(launcher) > 1:
+            os.kill(int(launcher), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        pass
+    return False
+
+
+def relay(conn: socket.socket, parent: int) -> int:
     """Forward signals to the forked process until it exits; its exit status."""
-    parent = os.getppid()
     for s in FORWARDED:
         signal.signal(s, lambda n, _f: conn.sendall(f"sig {n}\n".encode()))
     while True:
@@ -91,11 +107,14 @@ def relay(conn: socket.socket) -> int:
         if ready:
             line = readline(conn).split()
             return int(line[1]) if line[:1] == ["exit"] else 1  # else: the server side died
-        if os.getppid() != parent:  # orphaned: whoever started us is gone
+        if orphaned(parent):
             conn.sendall(f"sig {int(signal.SIGKILL)}\n".encode())
 
 
 def main(argv: list[str]) -> None:
+    parent = os.getppid()
+    if orphaned(parent):  # nobody is left to use or stop what it would start
+        sys.exit(1)
     sep = argv.index("--")
     opts, args = argv[:sep], argv[sep + 1 :]
     kind = opts[opts.index("--kind") + 1]
@@ -116,7 +135,7 @@ def main(argv: list[str]) -> None:
         if kind == "step":
             start_server(sock)
         cold(kind, args)
-    status = relay(conn)
+    status = relay(conn, parent)
     if status < 0:  # killed by a signal: die of the same signal
         signal.signal(-status, signal.SIG_DFL)
         os.kill(os.getpid(), -status)
