@@ -186,6 +186,14 @@ def _scale(processed: Path, k: int, years: int) -> dict:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+def warm_idle() -> float:
+    """:data:`analysis.warm.IDLE`, without importing the library into the benchmark."""
+    import re
+
+    text = (ROOT / "src" / "analysis" / "warm.py").read_text()
+    return float(re.search(r"^IDLE = ([\d.]+)", text, re.M).group(1))
+
+
 def _warm_peaks() -> str:
     """Peak resident memory of the benchmark's warm server and of its largest child, from the
     server's log (it logs each child's ``getrusage`` peak, and its own when it exits)."""
@@ -195,7 +203,7 @@ def _warm_peaks() -> str:
     code = "from analysis.warm_client import socket_path; print(socket_path())"
     sock = subprocess.run([PY, "-c", code], env=env, capture_output=True, text=True).stdout.strip()
     log = Path(sock + ".log")
-    deadline = time.time() + 60  # the server exits when idle and then logs its own peak
+    deadline = time.time() + warm_idle() + 60  # when idle it exits and logs its own peak
     while "exits" not in (text := log.read_text()) and time.time() < deadline:
         time.sleep(1)
     server = re.findall(r"exits, peak (\d+) MB", text)

@@ -36,7 +36,9 @@ import uuid
 from functools import lru_cache
 from pathlib import Path
 
-IDLE = 15.0
+#: Seconds without a child before the server exits: long enough for an analyst's edit and
+#: rebuild (and the test suite's quieter stretches), which each paid a server start at 15 s.
+IDLE = 120.0
 #: Environment variables that change what an import does: a request must agree on them.
 #: Names that start so, and whole names (not LANG_REPORT, which make passes to every step of a
 #: build run with it: as a prefix, "LANG" had the server refuse the builds of a server started
