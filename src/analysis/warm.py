@@ -130,7 +130,8 @@ def preload() -> None:
     from analysis import i18n, tables
 
     tables.style(pd.DataFrame({"x": [1.5]}), "warm-up").to_html()
-    [i18n.Lang(lang).num(1234.5, 1) for lang in ("nb", "en")]
+    for lang in ("nb", "en"):
+        i18n.Lang(lang).num(1234.5, 1)
     font_manager.findfont(font_manager.FontProperties())
     assert "matplotlib_inline.backend_inline" not in sys.modules, "backend resolved in server"
     gc.freeze()  # the children's collections skip what the server made (and share its pages)
@@ -147,7 +148,7 @@ def watched() -> list[str]:
 
 
 def fingerprint(files: list[str]) -> list[tuple[str, int, int]]:
-    """Modification time and size of each of ``files`` (a removed one: -1), the list from
+    """Modification time and size of each of ``files`` (a removed one: none), the list from
     :func:`watched` taken once (the server imports nothing after its preload; a walk over its
     3 600 modules took 20 ms of every request)."""
     stats = [os.stat(f) if os.path.exists(f) else os.stat_result((-1,) * 10) for f in files]

@@ -81,11 +81,11 @@ def readline(conn: socket.socket) -> str:
     return line.decode()
 
 
-def orphaned(parent: int) -> bool:
+def orphaned(parent: int, kind: str) -> bool:
     """Whoever started this client is gone: its parent is no longer ``parent`` (the parent it
-    started with), or a kernel's launcher (``JPY_PARENT_PID``, set by jupyter_client) no longer
-    exists, as when a build is killed while it starts a kernel."""
-    launcher = os.environ.get("JPY_PARENT_PID", "")
+    started with), or, for a kernel, its launcher (``JPY_PARENT_PID``, which jupyter_client
+    sets) no longer exists, as when a build is killed while it starts a kernel."""
+    launcher = os.environ.get("JPY_PARENT_PID", "") if kind == "kernel" else ""
     if os.getppid() != parent:
         return True
     try:
@@ -98,7 +98,7 @@ def orphaned(parent: int) -> bool:
     return False
 
 
-def relay(conn: socket.socket, parent: int) -> int:
+def relay(conn: socket.socket, parent: int, kind: str) -> int:
     """Forward signals to the forked process until it exits; its exit status."""
     for s in FORWARDED:
         signal.signal(s, lambda n, _f: conn.sendall(f"sig {n}\n".encode()))
@@ -107,17 +107,17 @@ def relay(conn: socket.socket, parent: int) -> int:
         if ready:
             line = readline(conn).split()
             return int(line[1]) if line[:1] == ["exit"] else 1  # else: the server side died
-        if orphaned(parent):
+        if orphaned(parent, kind):
             conn.sendall(f"sig {int(signal.SIGKILL)}\n".encode())
 
 
 def main(argv: list[str]) -> None:
     parent = os.getppid()
-    if orphaned(parent):  # nobody is left to use or stop what it would start
-        sys.exit(1)
     sep = argv.index("--")
     opts, args = argv[:sep], argv[sep + 1 :]
     kind = opts[opts.index("--kind") + 1]
+    if orphaned(parent, kind):  # nobody is left to use or stop what it would start
+        sys.exit(1)
     sock = opts[opts.index("--socket") + 1] if "--socket" in opts else socket_path()
     if os.environ.get("KB_WARM") == "0":
         cold(kind, args)
@@ -135,7 +135,7 @@ def main(argv: list[str]) -> None:
         if kind == "step":
             start_server(sock)
         cold(kind, args)
-    status = relay(conn, parent)
+    status = relay(conn, parent, kind)
     if status < 0:  # killed by a signal: die of the same signal
         signal.signal(-status, signal.SIG_DFL)
         os.kill(os.getpid(), -status)
