@@ -117,18 +117,23 @@ def test_exit_status_and_signals_pass_through(tmp_path):
     assert client("dictionary", "--build-dir", str(tmp_path), env=report).wait() == 0
     assert re.fullmatch(r"step dictionary --build-dir: 0 in .*\n", log.read_text()[len(before) :])
     # a kernel that waits for a frontend: SIGTERM to the client ends it, SIGKILL to the
-    # client makes the server's supervisor kill it; no process is left either way
+    # client makes the server's supervisor kill it; no process is left either way, and no
+    # connection file or IPC socket (as a build's kernels talk)
+    from jupyter_client.connect import write_connection_file
+
     for sig in (signal.SIGTERM, signal.SIGKILL):
         conn = tmp_path / f"kernel-{sig}.json"
+        write_connection_file(str(conn), transport="ipc", ip=str(tmp_path / f"ipc-{sig}"))
         kernel = client("-m", "ipykernel_launcher", "-f", str(conn), kind="kernel")
         deadline = time.time() + 30
-        while not conn.exists():
+        while len(list(tmp_path.glob(f"ipc-{sig}-*"))) < 5:
             assert time.time() < deadline and kernel.poll() is None, "the kernel did not start"
             time.sleep(0.2)
         assert server.children(recursive=True), "the kernel is not a child of the server"
         kernel.send_signal(sig)
         assert kernel.wait(timeout=30) == -sig
         wait_for_no_children(server)
+        assert not conn.exists() and not list(tmp_path.glob(f"ipc-{sig}-*"))
 
 
 def test_a_request_that_fails_leaves_the_server_serving(tmp_path):

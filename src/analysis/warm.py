@@ -213,6 +213,22 @@ def child(request: dict, fds: list[int]) -> None:
     os._exit(code & 0xFF)
 
 
+def remove_kernel_files(request: dict) -> None:
+    """A killed kernel's connection file and IPC sockets: jupyter_client removes them after a
+    shutdown it asked for, but nobody is left to after a killed build (they piled up in
+    $TMPDIR, five sockets and a file a kernel)."""
+    args = request["args"]
+    try:
+        path = os.path.join(request["cwd"], args[args.index("-f") + 1])
+        info = json.loads(Path(path).read_text())
+    except (ValueError, IndexError, OSError):
+        return
+    if info.get("transport") == "ipc":
+        for port in ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port"):
+            Path(f"{info.get('ip')}-{info.get(port)}").unlink(missing_ok=True)
+    Path(path).unlink(missing_ok=True)
+
+
 def supervise(conn: socket.socket, env: dict[str, str]) -> None:
     """One request: fork the child, relay the client's signals, report the exit status.
     ``env``: the server's own environment, read at import."""
@@ -264,6 +280,8 @@ def supervise(conn: socket.socket, env: dict[str, str]) -> None:
             peak = f"peak {usage.ru_maxrss / 1024:.0f} MB"  # read by benchmarks/bench.py
             print(f"{request['kind']} {what}: {code} in {time.monotonic() - t0:.1f} s, {peak}")
             sys.stdout.flush()
+            if request["kind"] == "kernel" and code < 0:  # killed
+                remove_kernel_files(request)
             try:
                 conn.sendall(f"exit {code}\n".encode())
             except OSError:
