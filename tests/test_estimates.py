@@ -459,3 +459,15 @@ def test_a_large_survey_year_deletes_random_groups(weighted_years):
     assert 0.9 < ratio < 1.1, ratio
     fit = models.svyglm("etterutdanning_ikt ~ ln_pop_c + cri_c", big)
     assert "delete one of 200 random groups" in fit.method
+
+
+def test_complementary_suppression_does_not_depend_on_row_labels():
+    """Rows labelled otherwise than 0..n-1 (the suppression pass indexes by position)."""
+    df = pd.DataFrame(
+        {"year": "2019", "section": "headline", "outcome": "x", "model": "", "term": "",
+         "contrast": "", "group": ["small", "medium", "large", "all"], "n": [3, 40, 50, 93],
+         "suppressed": [True, False, False, False]},
+        index=[10, 5, 7, 2],
+    )  # fmt: skip
+    out = results._complementary(df)
+    assert out["suppressed"].tolist() == [True, True, False, False]

@@ -165,6 +165,7 @@ def hidden_classes(n: dict[str, int], all_shown: bool = True) -> set[str]:
 
 def _complementary(df: pd.DataFrame) -> pd.DataFrame:
     """Complementary suppression (:func:`hidden_classes`) within each quantity's class rows."""
+    df = df.reset_index(drop=True)  # row labels are positions below
     keys = ["year", "section", "outcome", "model", "term", "contrast"]
     cells = df.loc[df["group"].isin(["small", "medium", "large", "all"]), [*keys, "group"]]
     quantities: dict[tuple, list] = {}
