@@ -7,7 +7,9 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 UV_VERSION := 0.13.9
 
-# Inputs and outputs (override on the command line, e.g. make report RAW_DIR=/path/to/delivery)
+# Inputs and outputs (override on the command line, e.g. make report RAW_DIR=/path/to/delivery).
+# They reach the build as environment variables, never as shell words: analysis.build checks
+# each as data (years and thresholds whole numbers, paths as paths) before anything runs.
 RAW_DIR           ?= data/raw
 CODEBOOK          ?= data/codebook.yml
 REPORTS_DIR       ?= reports
@@ -17,7 +19,13 @@ MEDIUM            ?= 5000
 LARGE             ?= 20000
 LANG_REPORT       ?= nb
 YEARS             ?=
-export REGISTER_SNAPSHOT
+JOBS              ?=
+DRY_RUN           ?=
+BUILD_VARIABLES := RAW_DIR CODEBOOK REPORTS_DIR PROCESSED_DIR REGISTER_SNAPSHOT MEDIUM LARGE \
+  LANG_REPORT YEARS JOBS DRY_RUN
+# Each keeps the text it was given: a value such as $$(shell ...) is not expanded by make
+$(foreach v,$(BUILD_VARIABLES),$(eval override $(v) := $$(value $(v))))
+export $(BUILD_VARIABLES)
 
 STAMP := $(VENV)/.installed
 
@@ -25,7 +33,7 @@ STAMP := $(VENV)/.installed
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z0-9_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN{FS=":.*?## "}{printf "  \033[1m%-16s\033[0m %s\n", $$1, $$2}'
-	@echo "  Variables: RAW_DIR CODEBOOK REPORTS_DIR PROCESSED_DIR REGISTER_SNAPSHOT MEDIUM LARGE LANG_REPORT YEARS JOBS"
+	@echo "  Variables: RAW_DIR CODEBOOK REPORTS_DIR PROCESSED_DIR REGISTER_SNAPSHOT MEDIUM LARGE LANG_REPORT YEARS JOBS DRY_RUN"
 
 # --compile-bytecode: where PYTHONDONTWRITEBYTECODE is set (as on the development machine),
 # Python never caches bytecode, and every kernel recompiled pandas, scipy and statsmodels
@@ -42,27 +50,13 @@ $(STAMP): requirements.lock pyproject.toml
 
 venv: $(STAMP) ## Create .venv from the pinned lock and register the Jupyter kernel
 
-JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
-REPORTS_ABS := $(abspath $(REPORTS_DIR))
-BUILD_DIR   := $(dir $(REPORTS_ABS))build/$(notdir $(REPORTS_ABS))
-REPORT_LOCK := $(dir $(REPORTS_ABS)).$(notdir $(REPORTS_ABS)).lock
-GRAPH_VARS   = PY=$(PY) RAW_DIR="$(RAW_DIR)" CODEBOOK="$(CODEBOOK)" REPORTS_DIR="$(REPORTS_DIR)" \
-  PROCESSED_DIR="$(PROCESSED_DIR)" MEDIUM=$(MEDIUM) LARGE=$(LARGE) LANG_REPORT=$(LANG_REPORT) \
-  YEARS="$(YEARS)" $(if $(REGISTER_SNAPSHOT),REGISTER_SNAPSHOT="$(REGISTER_SNAPSHOT)")
-
-# The build graph is build.mk; this runs it under a lock on the reports folder, on JOBS cores.
-# Nothing stale: make decides from file times and no Python starts.
-report: $(STAMP) ## Build the barometer for every survey year into $(REPORTS_DIR)/ (only what changed)
-	@set -o pipefail; start=$$(date +%s); mkdir -p $(BUILD_DIR); rm -f $(BUILD_DIR)/.summary; \
-	flock -n $(REPORT_LOCK) true || echo "another build is writing to $(REPORTS_ABS); waiting for it to finish" >&2; \
-	BUILD_START=$$start flock $(REPORT_LOCK) $(MAKE) -f build.mk --no-print-directory -j$(JOBS) publish $(GRAPH_VARS) \
-	  2> >(grep -v '^make\(\[[0-9]*\]\)\?: \*\*\*' >&2) | sed '/^sites: /d' \
-	  || { echo "nothing was published; the last good site is unchanged" >&2; exit 1; }; \
-	[ -f $(BUILD_DIR)/.summary ] || echo "built: nothing (everything up to date)"; \
-	echo "site: $(REPORTS_ABS)/index.html ($$(( $$(date +%s) - start )) s)"
+# The build graph is build.mk; analysis.build checks the parameters and the output folders,
+# writes the input tokens, takes the lock on the reports folder and runs it on all cores.
+report: $(STAMP) ## Build the barometer for every survey year into $(REPORTS_DIR)/ (only what changed; DRY_RUN=1 lists it)
+	@$(PY) -m analysis.build $(if $(DRY_RUN),--dry-run)
 
 pdf: report ## The printable edition: each year's pages as one PDF (needs chromium), in $(REPORTS_DIR)/<year>/
-	$(PY) scripts/print_edition.py --reports $(REPORTS_DIR) $(if $(YEARS),--years $(subst $(comma), ,$(YEARS)))
+	@$(PY) scripts/print_edition.py
 
 TEST_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
@@ -98,13 +92,12 @@ fetch-register: $(STAMP) ## Fetch the register from SSB's APIs into data/externa
 	@echo "record it with: make accept-register REGISTER_SNAPSHOT=data/external/ssb_register"
 
 accept-register: $(STAMP) ## Record REGISTER_SNAPSHOT as the register in use (prints what changes)
-	@test -n "$(REGISTER_SNAPSHOT)" || { echo "usage: make accept-register REGISTER_SNAPSHOT=<dir>"; exit 2; }
-	$(PY) -m analysis.register accept "$(REGISTER_SNAPSHOT)"
+	@test -n "$$REGISTER_SNAPSHOT" || { echo "usage: make accept-register REGISTER_SNAPSHOT=<dir>"; exit 2; }
+	$(PY) -m analysis.register accept "$$REGISTER_SNAPSHOT"
 
 lock: ## Re-resolve requirements.lock from pyproject.toml and regenerate environment.yml
 	VIRTUAL_ENV=$(VENV) $(VENV)/bin/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
 	$(PY) scripts/sync_environment.py
 
-clean: ## Remove built reports, processed data and executed notebooks
-	rm -rf $(REPORTS_DIR)/*/ $(REPORTS_DIR)/.published $(REPORTS_DIR)/index.html $(REPORTS_DIR)/results_dictionary.csv $(REPORTS_DIR)/.staging-* $(dir $(REPORTS_DIR)).$(notdir $(REPORTS_DIR)).staging-* build/
-	find $(PROCESSED_DIR) -mindepth 1 ! -name README.md -delete
+clean: $(STAMP) ## Remove what the build made for REPORTS_DIR/PROCESSED_DIR (only files it lists as its own)
+	@$(PY) -m analysis.build --clean

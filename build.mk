@@ -1,16 +1,21 @@
-# build.mk: the build graph of the barometer. `make report` runs it (under a lock, with -j);
-# `make -f build.mk -n _publish` shows what would be rebuilt (after a first build). Every target is a real file under
-# $(B); make alone decides what is stale, from file times, without starting Python.
+# build.mk: the build graph of the barometer. `make report` runs it (through
+# `python -m analysis.build`, which checks the parameters, writes them and one content token
+# per input into the build folder $(B), and holds the lock); `make report DRY_RUN=1` lists what
+# would be rebuilt. Every target is a real file under $(B); make decides what is stale from
+# file times, and the tokens of the inputs change only when their bytes do.
 #
-#   exports, codebook, register, 01_ingest ──> tokens/ingest.stamp (+ processed/, site/ingest/)
+#   inputs/{raw,codebook,register,environment}.sha256, 01_ingest ──> tokens/ingest.stamp
+#        (+ processed/, site/ingest/)
 #        └─ tokens/year-<y>.json: rewritten only when year y's processed rows change
 #   notebook + its library modules + year-<y>.json + year-<y-1>.json ──> site/<y>/<page>.html
 #   20_trends, 21_pooled + every year token ──> site/pooled/<page>.html
 #   a site's pages ──> site/<site>/results.csv, provenance.json
-#   every site ──> site/index.html ──> $(REPORTS_DIR)/.published (analysis.publish)
+#   every site ──> site/index.html ──> tokens/published.stamp (analysis.publish)
 #   02_glossary + codebook ──> site/ordliste.html (glossary, data dictionaries)
 #   03_provenance + every site's provenance.json ──> site/proveniens.html
 # `publish` runs ingest, then the rest in a second pass (`_publish`) that knows the years.
+# make sees no path of the user's: only $(B) (under the checkout's build/), the interpreter,
+# the notebooks and the years; the steps read the paths from $(B)/params.json.
 # Each recipe runs through src/analysis/warm_client.py: forked from the checkout's warm server
 # (analysis.warm, started by the first step that finds none), or a fresh interpreter without one.
 SHELL := /bin/bash
@@ -19,27 +24,22 @@ SHELL := /bin/bash
 .SECONDEXPANSION:
 
 PY                ?= .venv/bin/python
-RAW_DIR           ?= data/raw
-CODEBOOK          ?= data/codebook.yml
-REPORTS_DIR       ?= reports
-PROCESSED_DIR     ?= data/processed
 NOTEBOOKS_DIR     ?= notebooks
-REGISTER_SNAPSHOT ?= $(wildcard ../shared/reference)
-MEDIUM            ?= 5000
-LARGE             ?= 20000
-LANG_REPORT       ?= nb
 YEARS             ?=
 POOLED            ?=
+$(if $(B),,$(error make report failed: build.mk runs through make report (B, the build folder, is not set)))
+$(if $(wildcard $(B)/params/ingest.txt),,$(error make report failed: $(B) has no parameters; run make report))
 
-REPORTS := $(abspath $(REPORTS_DIR))
-B       ?= $(dir $(REPORTS))build/$(notdir $(REPORTS))
+# Years and POOLED are checked again here, with make's own functions (no shell sees them)
+nondigits = $(strip $(subst 0,,$(subst 1,,$(subst 2,,$(subst 3,,$(subst 4,,$(subst 5,,$(subst 6,,$(subst 7,,$(subst 8,,$(subst 9,,$(1))))))))))))
+$(if $(call nondigits,$(YEARS)),$(error make report failed: YEARS must be survey years, got '$(YEARS)'))
+$(if $(filter-out 0 1,$(POOLED)),$(error make report failed: POOLED must be 0 or 1, got '$(POOLED)'))
+
 S       := $(B)/site
 T       := $(B)/tokens
 comma   := ,
 
-STEP := $(PY) -S src/analysis/warm_client.py --kind step -- --build-dir $(B) --codebook $(CODEBOOK) \
-  --register-snapshot "$(REGISTER_SNAPSHOT)" --notebooks-dir $(NOTEBOOKS_DIR) \
-  --medium $(MEDIUM) --large $(LARGE) --lang $(LANG_REPORT)
+STEP := $(PY) -S src/analysis/warm_client.py --kind step -- --build-dir $(B)
 
 # Generated makefiles: the library modules of each notebook (remade from the source), and the
 # years of the data (written by ingest in the first pass, read in the second).
@@ -50,39 +50,29 @@ $(B)/deps.mk: $(wildcard src/analysis/*.py) $(wildcard $(NOTEBOOKS_DIR)/*.ipynb)
 	@mkdir -p $(@D)
 	@$(STEP) deps --out $@
 
-BUILD_YEARS := $(or $(subst $(comma), ,$(YEARS)),$(ALL_YEARS))
+BUILD_YEARS := $(or $(YEARS),$(ALL_YEARS))
 WITH_POOLED := $(if $(POOLED),$(filter 1,$(POOLED)),$(if $(YEARS),,$(if $(word 2,$(ALL_YEARS)),1)))
 SITES       := ingest $(BUILD_YEARS) $(if $(WITH_POOLED),pooled)
 YEAR_PAGES  := index.html beskrivende.html regresjoner.html metode.html
 POOLED_PAGES := index.html regresjoner.html
 PAGES_OF     = $(if $(filter pooled,$(1)),$(POOLED_PAGES),$(YEAR_PAGES))
 
-# Parameters are checked, then written to files as make reads this file, each only when a
-# value changes (no rule, so `make -n` stays exact): a change rebuilds exactly the steps that
-# take it. (analysis.steps.check_parameters makes the same checks for the Python front door.)
-$(if $(filter $(LANG_REPORT),nb en),,$(error make report failed: language must be one of ['en', 'nb'], not '$(LANG_REPORT)'))
-$(if $(shell [ "$(MEDIUM)" -gt 0 ] 2>/dev/null && [ "$(MEDIUM)" -lt "$(LARGE)" ] && echo ok),,\
-  $(error make report failed: size thresholds must satisfy 0 < medium < large, got $(MEDIUM), $(LARGE)))
-$(if $(wildcard $(CODEBOOK)),,$(error make report failed: codebook $(CODEBOOK) not found; pass CODEBOOK=<path to codebook.yml>))
-PARAMS_ingest := raw=$(abspath $(RAW_DIR)) codebook=$(abspath $(CODEBOOK)) \
-  register=$(abspath $(REGISTER_SNAPSHOT)) medium=$(MEDIUM) large=$(LARGE) lang=$(LANG_REPORT) \
-  notebooks=$(abspath $(NOTEBOOKS_DIR))
-PARAMS_pages  := codebook=$(abspath $(CODEBOOK)) register=$(abspath $(REGISTER_SNAPSHOT)) \
-  medium=$(MEDIUM) large=$(LARGE) lang=$(LANG_REPORT) pooled=$(WITH_POOLED) \
-  notebooks=$(abspath $(NOTEBOOKS_DIR))
-PARAMS_index  := $(PARAMS_pages) years=$(BUILD_YEARS)
-PARAMS_publish := $(PARAMS_index) processed=$(abspath $(PROCESSED_DIR))
-write_params = $(shell mkdir -p $(B)/params && f=$(B)/params/$(1).txt \
-  && printf '%s\n' $(PARAMS_$(1)) > $$f.tmp && { cmp -s $$f.tmp $$f && rm $$f.tmp || mv $$f.tmp $$f; })
-$(foreach p,ingest pages index publish,$(call write_params,$(p)))
+# The parameters that only make knows (the years of the data, whether the pooled site is
+# built) are written here with make's $(file), each only when its value changes; the others
+# (params/{ingest,pages,publish}.txt) and the input tokens are written by analysis.build.
+# A change rebuilds exactly the steps that take it.
+same = $(and $(filter $(1),$(2)),$(filter $(2),$(1)))
+write_param = $(if $(call same,$(file <$(B)/params/$(1).txt),$(2)),,$(file >$(B)/params/$(1).txt,$(2)))
+$(call write_param,pooled,pooled=$(WITH_POOLED))
+$(call write_param,years,years=$(BUILD_YEARS))
 
-REGISTER_FILES := $(if $(REGISTER_SNAPSHOT),$(wildcard $(REGISTER_SNAPSHOT)/*.csv $(REGISTER_SNAPSHOT)/*.json)) data/register_snapshot.sha256
-PAGE_INPUTS = $(CODEBOOK) $(REGISTER_FILES) $(B)/params/pages.txt $(T)/years.json
+INPUT_TOKENS := $(B)/inputs/codebook.sha256 $(B)/inputs/register.sha256 $(B)/inputs/environment.sha256
+PAGE_INPUTS = $(INPUT_TOKENS) $(B)/params/pages.txt $(B)/params/pooled.txt $(T)/years.json
 
 # ---- ingest
-$(T)/ingest.stamp: $(wildcard $(RAW_DIR)/*) $(CODEBOOK) $(REGISTER_FILES) \
+$(T)/ingest.stamp: $(B)/inputs/raw.sha256 $(INPUT_TOKENS) \
   $(NOTEBOOKS_DIR)/01_ingest.ipynb $(DEPS_01_ingest) $(B)/params/ingest.txt
-	@$(STEP) ingest --raw-dir $(RAW_DIR)
+	@$(STEP) ingest
 
 $(T)/years.json $(T)/inputs.json $(S)/ingest/index.html: $(T)/ingest.stamp ;
 $(S)/ingest/analyst-index.html $(S)/ingest/provenance.json: $(T)/ingest.stamp ;
@@ -121,27 +111,30 @@ $(S)/%/results.csv $(S)/%/provenance.json: $$(addprefix $(S)/$$*/,$$(call PAGES_
 SITE_FILES = $(S)/ingest/index.html $(S)/ingest/provenance.json \
   $(foreach s,$(filter pooled,$(SITES)) $(filter-out ingest pooled,$(SITES)),$(addprefix $(S)/$(s)/,$(call PAGES_OF,$(s)) results.csv provenance.json))
 
+INDEX_INPUTS = $(INPUT_TOKENS) $(B)/params/pages.txt $(B)/params/pooled.txt $(B)/params/years.txt
+
 $(S)/index.html: $(NOTEBOOKS_DIR)/00_index.ipynb $(DEPS_00_index) $(SITE_FILES) \
-  $(CODEBOOK) $(B)/params/index.txt $(T)/years.json
+  $(INDEX_INPUTS) $(T)/years.json
 	@$(STEP) index --years "$(BUILD_YEARS)" --pooled "$(WITH_POOLED)"
 
-$(S)/ordliste.html: $(NOTEBOOKS_DIR)/02_glossary.ipynb $(DEPS_02_glossary) $(CODEBOOK) \
-  $(B)/params/index.txt $(T)/years.json
+$(S)/ordliste.html: $(NOTEBOOKS_DIR)/02_glossary.ipynb $(DEPS_02_glossary) \
+  $(INDEX_INPUTS) $(T)/years.json
 	@$(STEP) glossary --pooled "$(WITH_POOLED)"
 
 $(S)/proveniens.html: $(NOTEBOOKS_DIR)/03_provenance.ipynb $(DEPS_03_provenance) $(SITE_FILES) \
-  $(B)/params/index.txt
+  $(INDEX_INPUTS)
 	@$(STEP) provenance --sites "$(SITES)" --pooled "$(WITH_POOLED)"
 
 $(S)/results_dictionary.csv: src/analysis/results.py
 	@$(STEP) dictionary
 
-$(REPORTS)/.published: $(S)/ordliste.html $(S)/results_dictionary.csv $(S)/index.html $(S)/proveniens.html $(SITE_FILES) $(B)/params/publish.txt
-	@$(STEP) publish --sites "$(SITES)" --reports-dir $(REPORTS) --processed-out $(PROCESSED_DIR)
+$(T)/published.stamp: $(S)/ordliste.html $(S)/results_dictionary.csv $(S)/index.html \
+  $(S)/proveniens.html $(SITE_FILES) $(INDEX_INPUTS) $(B)/params/publish.txt
+	@$(STEP) publish --sites "$(SITES)"
 
 # Two passes: ingest first (it writes years.mk, which the second pass reads), then the rest.
 .PHONY: publish _publish
 publish: $(T)/ingest.stamp
 	@$(MAKE) -f $(firstword $(MAKEFILE_LIST)) --no-print-directory _publish
-_publish: $(REPORTS)/.published
+_publish: $(T)/published.stamp
 	@echo "sites: $(SITES)"

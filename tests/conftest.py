@@ -22,8 +22,30 @@ from analysis.register import load_register
 #: (xdist's own order, by number of tests, left the R comparison running alone for 25 s.)
 FIRST = [
     *("test_site.py", "test_build.py", "test_notebooks.py", "test_graph.py", "test_browser.py"),
-    *("test_build_faults.py", "test_site_r.py", "test_disclosure.py", "test_warm.py"),
+    *("test_build_faults.py", "test_safety.py", "test_site_r.py", "test_disclosure.py"),
+    "test_warm.py",
 ]
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The builds of the tests keep their working folders under the checkout's build/
+    (``analysis.build.build_dir_for``): those of this session's temporary folders go with
+    them (on the controller, after every worker; a worker's basetemp lies inside its)."""
+    import json
+
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None:
+        return
+    base = str(factory.getbasetemp())
+    for params in config.BUILD_DIR.glob("*/params.json"):
+        try:
+            reports = json.loads(params.read_text())["reports_dir"]
+        except (OSError, ValueError, KeyError):
+            continue
+        if reports.startswith(base + os.sep):
+            shutil.rmtree(params.parent, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config, items):
@@ -174,8 +196,13 @@ def changed_site(site, tmp_path_factory) -> Path:
 
     def make(out):
         raw = changed_delivery(out / "raw", site.parent / "processed")
-        for sub in ("reports", "processed", "build"):
+        from analysis import build
+
+        for sub in ("reports", "processed"):
             shutil.copytree(site.parent / sub, out / sub, symlinks=True)
+        b = build.build_dir_for(out / "reports")
+        shutil.rmtree(b, ignore_errors=True)
+        shutil.copytree(build.build_dir_for(site), b, symlinks=True)
         (out / "build.log").write_text("\n".join(build_into(out, raw)) + "\n")
 
     return shared_build(tmp_path_factory, "changed", make)

@@ -175,7 +175,9 @@ def test_failed_build_leaves_last_good_reports_intact(built, tmp_path):
         small_build(out, raw)
     assert _snapshot(out / "reports") == before
     assert _snapshot(out / "processed") == processed_before
-    assert (out / "build" / "reports" / "failed" / "ingest" / "01_ingest.ipynb").is_file()
+    assert (
+        build.build_dir_for(out / "reports") / "failed" / "ingest" / "01_ingest.ipynb"
+    ).is_file()
 
 
 def test_a_failure_after_ingest_leaves_the_whole_site_old(built, tmp_path):
@@ -283,7 +285,7 @@ def test_a_read_only_folder_or_a_full_disk_is_one_line(
         raise OSError(err, os.strerror(err), str(dst))
 
     monkeypatch.setattr(publish.shutil, where, fail)
-    b = out / "build" / "reports"
+    b = build.build_dir_for(out / "reports")
     rc = steps.main(
         [
             "publish", "--build-dir", str(b), "--sites", "ingest 2019",

@@ -464,19 +464,22 @@ def test_results_dictionary_documents_every_column(site):
 # ---------------------------------------------------------------- the build graph (make -n)
 
 
-def _would_run(site, changed: str) -> set[tuple[str, str]]:
-    """The steps make would run on the built site if ``changed`` were new (``make -n -W``,
-    which neither runs nor touches anything): (site, notebook) pairs. An export is checked
-    against the first pass (ingest); anything else against the second (the pages), since -W
-    does not reach a sub-make."""
-    import subprocess
-
+def _graph(site, goal: str = "publish") -> list[str]:
+    """make's command line for the built site (what make report runs), parameters as given."""
     from analysis import build
 
-    cmd = build.make_command(
-        config.RAW_DIR, config.CODEBOOK_PATH, site, site.parent / "processed", None, 5000, 20000,
-        goal="publish" if changed.startswith(str(config.RAW_DIR)) else "_publish",
-    )  # fmt: skip
+    p = build.parameters(config.RAW_DIR, config.CODEBOOK_PATH, site, site.parent / "processed")
+    return build.make_command(p, goal=goal)
+
+
+def _would_run(site, changed: str) -> set[tuple[str, str]]:
+    """The steps make would run on the built site if ``changed`` were new (``make -n -W``,
+    which neither runs nor touches anything): (site, notebook) pairs. An input token is
+    checked against the first pass (ingest); anything else against the second (the pages),
+    since -W does not reach a sub-make."""
+    import subprocess
+
+    cmd = _graph(site, "publish" if "/inputs/" in changed else "_publish")
     r = subprocess.run([*cmd, "-n", "-W", changed], capture_output=True, text=True, check=True)
     steps = re.findall(
         r"--kind step -- .*? (page|ingest)(?: --site (\S+) --notebook (\S+))?", r.stdout
@@ -484,26 +487,27 @@ def _would_run(site, changed: str) -> set[tuple[str, str]]:
     return {("ingest", "01_ingest") if s == "ingest" else (site_, nb) for s, site_, nb in steps}
 
 
+def _token(site, name: str) -> str:
+    """An input token of the site's build, as make names it (relative to the checkout)."""
+    from analysis import build
+
+    return str((build.build_dir_for(site) / "inputs" / name).relative_to(config.PROJECT_ROOT))
+
+
 def test_nothing_to_do_on_the_built_site_and_make_alone_decides(site):
     """The no-op build: make finds every page up to date and would run no step at all."""
     import subprocess
 
-    from analysis import build
-
-    cmd = build.make_command(
-        config.RAW_DIR, config.CODEBOOK_PATH, site, site.parent / "processed", None, 5000, 20000
-    )
-    r = subprocess.run([*cmd, "-n"], capture_output=True, text=True, check=True)
-    assert "analysis.steps" not in r.stdout, r.stdout  # no step would run
+    r = subprocess.run([*_graph(site), "-n"], capture_output=True, text=True, check=True)
+    assert "analysis.steps" not in r.stdout and "--kind step" not in r.stdout, r.stdout
     assert "sites: ingest 2015 2016 2017 2018 2019 pooled" in r.stdout.splitlines()[-1]
 
 
 def test_a_changed_notebook_rebuilds_only_its_pages(site):
-    nbs = config.NOTEBOOKS_DIR  # as make names them (the build passes absolute folders)
-    assert _would_run(site, str(nbs / "12_regressions.ipynb")) == {
+    assert _would_run(site, "notebooks/12_regressions.ipynb") == {  # as make names them
         (str(y), "12_regressions") for y in YEARS
     }
-    assert _would_run(site, str(nbs / "21_pooled.ipynb")) == {("pooled", "21_pooled")}
+    assert _would_run(site, "notebooks/21_pooled.ipynb") == {("pooled", "21_pooled")}
 
 
 def test_a_changed_plotting_function_rebuilds_only_the_pages_that_plot(site):
@@ -516,5 +520,4 @@ def test_a_changed_plotting_function_rebuilds_only_the_pages_that_plot(site):
 def test_a_changed_export_reruns_ingest_first(site):
     """make cannot know before ingest which years changed: it reruns ingest, whose year tokens
     then decide (tests/test_graph.py runs this for real)."""
-    export = str(config.RAW_DIR / "kommuneundersokelsen_2018.csv")
-    assert ("ingest", "01_ingest") in _would_run(site, export)
+    assert ("ingest", "01_ingest") in _would_run(site, _token(site, "raw.sha256"))

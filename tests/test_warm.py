@@ -19,7 +19,7 @@ import psutil
 import pytest
 from conftest import BUILD_TIME, WARM_CLIENT, start_warm_server
 
-from analysis import config, steps
+from analysis import build, config, steps
 from analysis.warm_client import socket_path
 
 pytestmark = pytest.mark.slow
@@ -67,7 +67,7 @@ def test_a_forked_step_renders_the_same_page_as_a_fresh_interpreter(site, tmp_pa
     """One page step of the shared build, in a copy of its working folder: once in a fresh
     interpreter (KB_WARM=0), once forked from the server; the pages are the same bytes."""
     b = tmp_path / "build"
-    shutil.copytree(site.parent / "build" / "reports", b, symlinks=True)
+    shutil.copytree(build.build_dir_for(site), b, symlinks=True)
     args = ["page", "--build-dir", str(b), "--site", "2019", "--notebook", "13_methods"]
     args += ["--page", "metode.html", "--pooled", "1", "--codebook", str(config.CODEBOOK_PATH)]
     page = b / "site" / "2019" / "metode.html"

@@ -34,6 +34,65 @@ def write_if_changed(path: Path, text: str) -> bool:
     return True
 
 
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _listing(files: list[Path], root: Path | None = None) -> str:
+    """``sha256  name`` per regular file (devices, pipes and folders are not read)."""
+    lines = []
+    for f in sorted(files):
+        if f.is_file():
+            name = f.relative_to(root).as_posix() if root else f.name
+            lines.append(f"{_sha256(f)}  {name}")
+    return "\n".join(lines) + "\n"
+
+
+def environment() -> str:
+    """What the build runs on, as text: the interpreter, the lock file, and every installed
+    distribution with its version (the ``*.dist-info`` folders of site-packages: a package
+    changed in .venv changes this)."""
+    import platform
+    import sys
+    import sysconfig
+
+    paths = sysconfig.get_paths()
+    dists = sorted(
+        {
+            n
+            for d in {paths["purelib"], paths["platlib"]}
+            if os.path.isdir(d)
+            for n in os.listdir(d)
+            if n.endswith((".dist-info", ".egg-info"))
+        }
+    )
+    lock = config.PROJECT_ROOT / "requirements.lock"
+    head = [f"python {platform.python_version()} {sys.prefix}"]
+    if lock.is_file():
+        head.append(f"requirements.lock {_sha256(lock)}")
+    return "\n".join([*head, *dists]) + "\n"
+
+
+def write_input_tokens(out: Path, raw_dir: Path, codebook: Path, register: Path) -> list[str]:
+    """One token per input, rewritten only when its content changes: make then rebuilds what
+    reads an input whose bytes changed, whatever its file time (an export restored by
+    ``cp -p`` or ``unzip`` keeps an old time). Returns the names of the tokens rewritten."""
+    raw_dir, register = Path(raw_dir), Path(register)
+    texts = {
+        "raw": _listing(list(raw_dir.iterdir())),
+        "codebook": _listing([Path(codebook)]),
+        "register": _listing(
+            [*register.glob("*.csv"), *register.glob("*.json"), config.REGISTER_CHECKSUMS_PATH]
+        ),
+        "environment": environment(),
+    }
+    return [k for k, t in texts.items() if write_if_changed(Path(out) / f"{k}.sha256", t)]
+
+
 def write_tokens(proc: Path, tokens: Path) -> list[int]:
     """One token per year: it changes only when what the year's pages read changes (its
     processed rows, accounting, export and the delivery description)."""

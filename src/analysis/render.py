@@ -6,10 +6,17 @@ provenance footer. Reviewer pages hide all code and drop cells tagged ``paramete
 ``injected-parameters``, ``remove-cell`` or ``analyst-only``; analyst pages are the same
 executed notebook with its code. Markdown cells are written in Bokmål; for another
 language they are translated from the message catalog while rendering.
+
+What a delivery or a codebook says is text, never markup: markdown that a cell displays has its
+``<`` escaped before it is rendered (tables escape their cells in :mod:`analysis.tables`), every
+page carries a Content-Security-Policy that forbids scripts and outside resources, and a page
+that would still hold active content (a script, an event handler, a ``javascript:`` link) is
+not written (:func:`check_inert`).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -31,6 +38,69 @@ ANALYST_REMOVE = ("notebook-title",)
 
 class MissingTranslation(KeyError):
     """A markdown cell has no entry in the language's message catalog."""
+
+
+class ActiveContent(ValueError):
+    """A page would hold a script, an event handler or a link that runs code."""
+
+
+#: Elements and attributes no page of the barometer has: the template and the tables make
+#: none, so one found came from data that was not escaped
+ACTIVE_TAGS = {"script", "iframe", "frame", "object", "embed", "applet", "base", "form", "link",
+               "meta", "svg", "math", "template", "input", "button", "textarea"}  # fmt: skip
+SAFE_URL = re.compile(r"^(?:[#./]|[A-Za-z0-9_.-]+(?:[/#?]|$)|https?:|mailto:|data:image/png;)")
+META_OK = {("charset", "utf-8"), ("name", "viewport"), ("http-equiv", "content-security-policy")}
+
+
+def csp() -> str:
+    """The Content-Security-Policy of every page: no scripts, nothing loaded from elsewhere;
+    the inline CSS and the embedded PNG figures only."""
+    return (
+        "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; "
+        "form-action 'none'"
+    )
+
+
+#: the content of the meta elements the template writes
+_META_ATTRS = {("content", "width=device-width, initial-scale=1"), ("content", csp().lower())}
+
+
+def check_inert(html: str, where: str) -> None:
+    """Raise :class:`ActiveContent` if ``html`` holds an element, attribute or link that can
+    run code or load from elsewhere (the embedded figures are skipped: base64 is not markup)."""
+    from html.parser import HTMLParser
+
+    found: list[str] = []
+
+    class Scan(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            pairs = {(k, (v or "").lower()) for k, v in attrs}
+            if tag in ACTIVE_TAGS and not (tag == "meta" and pairs <= META_OK | _META_ATTRS):
+                found.append(f"<{tag}>")
+            for k, v in attrs:
+                if k.startswith("on"):
+                    found.append(f"{k}= on <{tag}>")
+                elif k in ("href", "src", "action", "formaction", "xlink:href") and v:
+                    if not SAFE_URL.match(v.strip()):
+                        found.append(f"{k}={v[:40]!r} on <{tag}>")
+
+    Scan().feed(re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "data:image/png;", html))
+    if found:
+        raise ActiveContent(
+            f"{where}: the page would hold active content ({', '.join(found[:3])}); text from "
+            "the delivery or the codebook reached it unescaped. Nothing was published."
+        )
+
+
+def escape_markdown_outputs(nb) -> None:
+    """Markdown displayed by a cell is text with emphasis, never markup: its ``<`` are
+    escaped (a municipality name, a column header or a label stays as written)."""
+    for c in nb.cells:
+        for o in c.get("outputs", []):
+            md = o.get("data", {}).get("text/markdown")
+            if md is not None:
+                text = "".join(md) if isinstance(md, list) else md
+                o["data"]["text/markdown"] = text.replace("<", "&lt;")
 
 
 @dataclass
@@ -96,8 +166,10 @@ def render(executed: Path, out: Path, page: Page, with_code: bool = False) -> Pa
         for c in nb.cells:  # warnings and logs are for analysts, not reviewers
             if c.cell_type == "code":
                 c.outputs = [o for o in c.outputs if o.get("name") != "stderr"]
-    resources = {"page": {**page.__dict__, "text": _texts(page.lang)}}
+    escape_markdown_outputs(nb)
+    resources = {"page": {**page.__dict__, "text": _texts(page.lang), "csp": csp()}}
     body, _ = _page_exporter(with_code).from_notebook_node(nb, resources=resources)
+    check_inert(body, f"{out.name.strip('.').removesuffix('.tmp')} of {Path(executed).name}")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(body, encoding="utf-8")
     return out
@@ -121,7 +193,7 @@ def warm_up() -> None:
     import nbformat
 
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1", id="cell-0")])
-    page = {**Page(title="", lang="nb").__dict__, "text": _texts("nb")}
+    page = {**Page(title="", lang="nb").__dict__, "text": _texts("nb"), "csp": csp()}
     for with_code in (False, True):
         _page_exporter(with_code).from_notebook_node(nb, resources={"page": page})
 

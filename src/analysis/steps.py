@@ -379,6 +379,11 @@ def step_publish(a) -> None:
         Path(a.processed_out),
         sites,
     )
+    # make's last target; its text is the publication's marker (analysis.build compares them
+    # and publishes again when the reports folder no longer holds this publication)
+    (build_dir / "tokens" / "published.stamp").write_text(
+        (Path(a.reports_dir) / publish.MARKER).read_text()
+    )
     steps = build_dir / STEPS_LOG
     seconds: dict[str, float] = {}
     if steps.is_file():
@@ -400,17 +405,6 @@ def summary_lines(log: list[str]) -> list[str]:
     return [*notes, f"built: {', '.join(built) or 'nothing'}"] + (
         [f"up to date: {', '.join(fresh)}"] if fresh else []
     )
-
-
-def check_parameters(codebook: Path, medium: int, large: int, lang: str) -> None:
-    """Everything that can be checked before a notebook runs (raises with a clear message)."""
-    from analysis.codebook import load_codebook
-
-    i18n.check_language(lang)
-    config.SizeThresholds(medium, large)
-    if not Path(codebook).is_file():
-        raise BuildError(f"codebook {codebook} not found; pass CODEBOOK=<path to codebook.yml>")
-    load_codebook(codebook)
 
 
 # ---------------------------------------------------------------- command line
@@ -454,6 +448,21 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
+def with_build_parameters(a: argparse.Namespace) -> argparse.Namespace:
+    """Fill in the parameters of the build (``<build>/params.json``, written and checked by
+    analysis.build): make passes a step only the build folder, never a user's path."""
+    f = Path(a.build_dir) / "params.json" if a.build_dir else None
+    if f is None or not f.is_file():
+        return a
+    given = json.loads(f.read_text(encoding="utf-8"))
+    a.raw_dir, a.codebook = Path(given["raw_dir"]), Path(given["codebook"])
+    a.register_snapshot = Path(given["register_snapshot"])
+    a.notebooks_dir = Path(given["notebooks_dir"])
+    a.reports_dir, a.processed_out = given["reports_dir"], given["processed_dir"]
+    a.medium, a.large, a.lang = int(given["medium"]), int(given["large"]), given["lang"]
+    return a
+
+
 def main(argv: list[str] | None = None) -> int:
     a = _parser().parse_args(argv)
     a.pooled = a.pooled == "1"
@@ -461,6 +470,7 @@ def main(argv: list[str] | None = None) -> int:
     for k in ("build_dir", "raw_dir", "codebook", "register_snapshot", "notebooks_dir"):
         v = getattr(a, k)
         setattr(a, k, config.resolve(v) if v else None)
+    a = with_build_parameters(a)
     try:
         _STEPS[a.step](a)
     except OSError as exc:  # the build's own files: a read-only folder, a full disk, ...

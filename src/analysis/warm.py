@@ -36,6 +36,8 @@ import uuid
 from functools import lru_cache
 from pathlib import Path
 
+from analysis.warm_client import same_user
+
 #: Seconds without a child before the server exits: long enough for an analyst's edit and
 #: rebuild (and the test suite's quieter stretches), which each paid a server start at 15 s.
 IDLE = 120.0
@@ -138,13 +140,30 @@ def preload() -> None:
 
 
 def watched() -> list[str]:
-    """Every imported module of the library and the venv's install stamp (``make venv`` writes
-    it after installing): the files whose change makes the server stale."""
+    """The files whose change makes the server stale: every imported module of the library,
+    the package's templates, catalogs and schema (the server compiled the page and table
+    templates), the venv's install stamp and its site-packages folders (a package installed,
+    removed or upgraded by hand adds or removes a ``*.dist-info`` folder there)."""
+    import sysconfig
+
     root = os.path.dirname(__file__)
     mods = {f for m in list(sys.modules.values()) if (f := getattr(m, "__file__", None))}
-    return sorted(f for f in mods if os.path.dirname(f) == root) + [
-        f for f in [os.path.join(sys.prefix, ".installed")] if os.path.exists(f)
+    data = [
+        os.path.join(d, f)
+        for d, _dirs, files in os.walk(root)
+        for f in files
+        if f.endswith((".j2", ".tpl", ".css", ".json", ".po", ".mo"))
     ]
+    paths = sysconfig.get_paths()
+    return (
+        sorted(f for f in mods if os.path.dirname(f) == root)
+        + sorted(data)
+        + [
+            f
+            for f in [os.path.join(sys.prefix, ".installed"), paths["purelib"], paths["platlib"]]
+            if os.path.exists(f)
+        ]
+    )
 
 
 def fingerprint(files: list[str]) -> list[tuple[str, int, int]]:
@@ -317,6 +336,9 @@ def serve(path: str, lock_fd: int) -> None:
                 last = time.monotonic()
             if ready:
                 conn, _addr = listener.accept()
+                if not same_user(conn):  # the folder is this user's alone; this is a second lock
+                    conn.close()
+                    continue
                 if fingerprint(files) != known:
                     conn.sendall(b"stale\n")  # the client runs cold; a new server starts
                     conn.close()

@@ -27,12 +27,42 @@ ENV = "KB_WARM_SOCKET"
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 
+def private_dir() -> str | None:
+    """``$TMPDIR/kb-warm-<uid>``, this user's alone (mode 0700, owned by this user), made if
+    missing; None if it is anyone else's or open to others (then every step runs cold)."""
+    import stat
+
+    d = os.path.join(tempfile.gettempdir(), f"kb-warm-{os.getuid()}")
+    try:
+        os.mkdir(d, 0o700)
+    except FileExistsError:
+        pass
+    except OSError:
+        return None
+    st = os.lstat(d)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        return None
+    return d
+
+
 def socket_path() -> str:
-    """The server's socket (short: a Unix socket path has about 100 bytes); its lock and log
-    are beside it."""
+    """The server's socket (short: a Unix socket path has about 100 bytes), in this user's
+    private folder (:func:`private_dir`); its lock and log are beside it. Empty when there is
+    no private folder."""
     key = f"{os.path.realpath(__file__)}\0{sys.executable}\0{os.environ.get('KB_WARM_KEY', '')}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    return os.path.join(tempfile.gettempdir(), f"kb-warm-{digest}.sock")
+    d = private_dir()
+    return os.path.join(d, f"{digest}.sock") if d else ""
+
+
+def same_user(conn: socket.socket) -> bool:
+    """Whether the process at the other end of the socket runs as this user (Linux'
+    SO_PEERCRED); another local user who bound the path receives nothing of the build."""
+    import struct
+
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return uid == os.getuid()
 
 
 def cold(kind: str, args: list[str]) -> None:
@@ -119,12 +149,14 @@ def main(argv: list[str]) -> None:
     if orphaned(parent, kind):  # nobody is left to use or stop what it would start
         sys.exit(1)
     sock = opts[opts.index("--socket") + 1] if "--socket" in opts else socket_path()
-    if os.environ.get("KB_WARM") == "0":
+    if os.environ.get("KB_WARM") == "0" or not sock:
         cold(kind, args)
     os.environ[ENV] = sock
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         conn.connect(sock)
+        if not same_user(conn):
+            raise OSError(f"{sock} is not this user's")
         request = {"kind": kind, "args": args, "cwd": os.getcwd(), "env": dict(os.environ)}
         socket.send_fds(conn, [json.dumps(request).encode() + b"\n"], [0, 1, 2])
         reply = readline(conn).split()
