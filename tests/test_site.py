@@ -521,3 +521,19 @@ def test_a_changed_export_reruns_ingest_first(site):
     """make cannot know before ingest which years changed: it reruns ingest, whose year tokens
     then decide (tests/test_graph.py runs this for real)."""
     assert ("ingest", "01_ingest") in _would_run(site, _token(site, "raw.sha256"))
+
+
+def test_a_changed_environment_rebuilds_every_page(site):
+    """Another lock file or installed package (its token in the build's inputs/) rebuilds
+    every page: the pages were made by the old code."""
+    cmd = _graph(site, "_publish")
+    env = _token(site, "environment.sha256")
+    import subprocess
+
+    r = subprocess.run([*cmd, "-n", "-W", env], capture_output=True, text=True, check=True)
+    pages = set(re.findall(r"page --site (\S+) --notebook (\S+)", r.stdout))
+    year_nbs = ("10_summary", "11_descriptives", "12_regressions", "13_methods")
+    assert pages == {(str(y), nb) for y in YEARS for nb in year_nbs} | {
+        ("pooled", "20_trends"),
+        ("pooled", "21_pooled"),
+    }

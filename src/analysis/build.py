@@ -282,7 +282,12 @@ def run(p: Parameters, force: bool = False, dry_run: bool = False) -> list[str]:
                 raise BuildError(
                     done.stderr.strip().splitlines()[-1] if done.stderr else "make -n failed"
                 )
-            return [ln for ln in done.stdout.splitlines() if "--kind step" in ln]
+            steps_ = [
+                re.sub(r"^--build-dir \S+ ", "", ln.split(" -- ", 1)[1])
+                for ln in done.stdout.splitlines()
+                if " -- " in ln
+            ]
+            return list(dict.fromkeys(steps_))  # both passes list ingest
         if force:
             shutil.rmtree(b / "site", ignore_errors=True)
             (b / "tokens" / "ingest.stamp").unlink(missing_ok=True)
