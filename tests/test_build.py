@@ -298,3 +298,13 @@ def test_a_read_only_folder_or_a_full_disk_is_one_line(
     assert len(lines) == 1 and re.match(message, lines[0]), lines
     assert _site_snapshot(out) == before
     assert _leftovers(out) == []
+
+
+def test_a_build_with_other_class_limits_says_them_everywhere(built):
+    """The claims audit (tests/claims.py) on the build at 4 000 / 25 000: the main model and
+    the methods page name the build's limits, the sensitivity model other ones (the page
+    used to print "5 000 og 20 000" whatever the build used)."""
+    from claims import audit
+
+    out, _lines = built
+    assert audit(out / "reports", 4000, 25000) == []

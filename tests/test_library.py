@@ -77,8 +77,10 @@ def test_modules_stay_small():
     # in one place, output folders marked and refused when not the build's, make clean by
     # manifest, content tokens of the inputs and the environment, locks in the checkout, pages
     # checked for active content with a CSP, the warm socket in a private folder, a dry run
-    # that lists each step once): 7,309.
-    assert sum(sizes.values()) <= 7309, sum(sizes.values())
+    # that lists each step once): 7,309; issue 26: families of tests declared once with their
+    # verdicts stored in results.csv (findings.py), series breaks of the frame (trends), the
+    # class-difference family shared by two pages, breaks drawn in their own panels: 7,552.
+    assert sum(sizes.values()) <= 7552, sum(sizes.values())
 
 
 def test_importing_the_library_has_no_side_effects():

@@ -292,6 +292,28 @@ def class_differences(df: pd.DataFrame, var: str, variance: str = "jackknife") -
     return pd.DataFrame(rows)
 
 
+#: The binary indicators derived from scales (load.DERIVED_COLUMNS): shown with the binary ones
+DERIVED_SHARES = ("prioritet_hoy", "suksess_topp2")
+
+
+def descriptive_variables(codebook, df: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """The year's binary indicators (with the two derived ones) and its scales (ordinal and
+    numeric), each answered by someone: what the descriptives page shows by size class."""
+    kinds = {v: var.type for v, var in codebook.variables.items() if df[v].notna().any()}
+    binary = [v for v, t in kinds.items() if t == "binary"] + list(DERIVED_SHARES)
+    return binary, [v for v, t in kinds.items() if t in ("ordinal", "numeric")]
+
+
+def class_difference_family(df: pd.DataFrame, codebook) -> pd.DataFrame:
+    """Every pairwise size-class difference of the descriptives page, adjusted as one family
+    (``analysis.findings``: the family the summary's size-class finding belongs to too)."""
+    from analysis import findings
+
+    binary, scales = descriptive_variables(codebook, df)
+    diffs = pd.concat([class_differences(df, v) for v in binary + scales], ignore_index=True)
+    return findings.adjust(diffs, "class-differences")
+
+
 def adjust_fdr(p: pd.Series | np.ndarray, alpha: float = 0.05) -> np.ndarray:
     """Benjamini-Hochberg adjusted p-values (statsmodels)."""
     from statsmodels.stats.multitest import multipletests

@@ -139,9 +139,10 @@ def forest(coefs: pd.DataFrame, _: Lang, xlabel: str, wrap: int = 1, odds: bool 
 def trend_panels(
     rows: pd.DataFrame, breaks: dict[str, list[int]], _: Lang, ylabel: str, wrap: int = 4
 ) -> Figure:
-    """Small multiples: one panel per indicator (``label``), share per year with 95 % bands.
-    A line is broken at a series break (the question's wording changed) and the break is
-    marked with a dotted vertical line."""
+    """Small multiples: one panel per indicator (``label``), share per year with 95 % bands
+    and each year's interval as a bar (a year alone between breaks has no band). A line is
+    broken at a series break (``breaks``: the question's wording changed or the frame did)
+    and the break is marked with a dotted vertical line half a year before it."""
     import seaborn.objects as so
 
     d = rows[~rows["suppressed"]].reset_index(drop=True)
@@ -151,7 +152,8 @@ def trend_panels(
         sum(1 for b in breaks.get(o, []) if y >= b)
         for o, y in zip(d["outcome"], d["year"], strict=True)
     ]
-    panels = d["label"].nunique()
+    order = list(dict.fromkeys(d["label"]))  # panels in this order: fig.axes[i] is order[i]
+    panels = len(order)
     fig = Figure(
         figsize=(3.0 * min(panels, wrap), 2.8 * -(-panels // wrap) + 0.5),
         dpi=DPI,
@@ -159,8 +161,9 @@ def trend_panels(
     )
     (
         so.Plot(d, x="year", y="estimate", ymin="ci_low", ymax="ci_high", group="segment")
-        .facet(col="label", wrap=wrap)
+        .facet(col="label", wrap=wrap, order=order)
         .add(so.Band(alpha=0.15, color=PALETTE[0]))
+        .add(so.Range(color=PALETTE[0], linewidth=1))
         .add(so.Line(color=PALETTE[0], linewidth=2))
         .add(so.Dot(color=PALETTE[0], pointsize=4))
         .scale(
@@ -173,11 +176,10 @@ def trend_panels(
         .on(fig)
         .plot()
     )
-    labels = dict(zip(d["label"], d["outcome"], strict=False))
-    for ax in fig.axes:
-        outcome = labels.get(ax.get_title())
-        for b in breaks.get(outcome, []):
-            ax.axvline(b - 0.5, color="#333333", linewidth=1.2, linestyle=":")
+    outcome = dict(zip(d["label"], d["outcome"], strict=False))
+    for ax, lbl in zip(fig.axes, order, strict=False):
+        for b in breaks.get(outcome[lbl], []):
+            ax.axvline(b - 0.5, color="#333333", linewidth=1.2, linestyle=":", gid="series-break")
     return fig
 
 

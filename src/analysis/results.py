@@ -50,7 +50,15 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "p": ("float", "p-value of the test that the estimate is 0 (differences, coefficients)"),
     "p_adj": (
         "float",
-        "p-value adjusted for multiple testing over the family named in method (Benjamini-Hochberg unless method names Holm)",
+        "p-value adjusted for multiple testing over the row's family (the adjustment is named in method)",
+    ),
+    "family": (
+        "str",
+        "family of tests the row belongs to (primary, class-differences, year-over-year, proportional-odds, linearity; see analysis.findings), whose adjustment gives p_adj; empty outside every family",
+    ),
+    "verdict": (
+        "str",
+        "the family's verdict on the row: above or below (adjusted p < 0.05, by the sign against no effect), none (adjusted p >= 0.05), withheld (suppressed); empty outside every family. Every sentence on the pages states this verdict",
     ),
     "n": ("int", "respondents the number rests on (valid answers; smallest cell for contrasts)"),
     "N": ("int", "municipalities in the register (population) for the group; empty for models"),
@@ -86,6 +94,8 @@ def schema():  # -> pandera DataFrameSchema
     """pandera schema of the results rows."""
     import pandera.pandas as pa
 
+    from analysis import findings
+
     cols = {}
     for c, (t, _) in COLUMNS.items():
         if c == "year":
@@ -114,6 +124,10 @@ def schema():  # -> pandera DataFrameSchema
                 ),
                 error="an estimate without its standard error",
             ),
+            pa.Check(
+                lambda df: findings.rule_holds(df),
+                error="a verdict that is not its family's rule (analysis.findings)",
+            ),
         ],
         unique=KEY,
         strict=True,
@@ -136,6 +150,8 @@ def tidy(frame: pd.DataFrame, **fixed: object) -> pd.DataFrame:
     df["year"] = df["year"].astype(str)
     for c in ("section", "outcome", "model", "term", "group", "contrast", "method", "scale"):
         df[c] = df[c].fillna("").astype(str)
+    for c in ("family", "verdict"):
+        df[c] = df[c].fillna("").astype(str)
     for c in _VALUES:
         df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
     for c in ("n", "N"):
@@ -147,6 +163,7 @@ def tidy(frame: pd.DataFrame, **fixed: object) -> pd.DataFrame:
     df["suppressed"] = sup | small
     df = _complementary(df)
     df.loc[df["suppressed"], _VALUES] = np.nan
+    df.loc[df["suppressed"] & df["family"].ne(""), "verdict"] = "withheld"
     return df
 
 

@@ -338,6 +338,7 @@ def step_index(a) -> None:
         "site_dir": rel(build_dir / "site"),
         "results_dir": rel(build_dir / "results"),
         "codebook": rel(a.codebook),
+        "register_snapshot": rel(_register_dir(a)),
     }
     _top_page(a, "00_index", "index.html", N_("Kommunebarometeret"), params)
 

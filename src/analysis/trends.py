@@ -125,3 +125,33 @@ def year_over_year(df: pd.DataFrame, var: str, years: list[int]) -> pd.DataFrame
             }
         )
     return pd.DataFrame(rows)
+
+
+#: A survey year whose register has more than this share more or fewer municipalities than the
+#: survey year before breaks every series: its shares are of another population of
+#: municipalities (the 2020 reform: 422 to 356). The few mergers of 2017 and 2018 (428 to 426
+#: to 422) do not.
+FRAME_BREAK_SHARE = 0.05
+
+
+def frame_breaks(reg: Register, years: list[int]) -> dict[int, tuple[int, int, int]]:
+    """Survey years whose frame changed: year -> (survey year before, its N, this year's N)."""
+    years = sorted(years)
+    out = {}
+    for prev, y in zip(years, years[1:], strict=False):
+        a, b = len(reg.year(prev)), len(reg.year(y))
+        if abs(b - a) > FRAME_BREAK_SHARE * a:
+            out[y] = (prev, a, b)
+    return out
+
+
+def series_breaks(codebook, reg: Register, years: list[int]) -> dict[str, list[int]]:
+    """Variable -> the survey years that break its series: its wording changed (the codebook)
+    or the frame changed (:func:`frame_breaks`, every variable). Variables without a break
+    have an empty list."""
+    from analysis.estimates import DERIVED_SHARES, HEADLINE_SHARES
+
+    wording = codebook.series_breaks()
+    frame = set(frame_breaks(reg, years))
+    names = {*codebook.variables, *HEADLINE_SHARES, *DERIVED_SHARES, *wording}
+    return {v: sorted(set(wording.get(v, [])) | frame) for v in sorted(names)}
