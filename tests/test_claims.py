@@ -106,3 +106,40 @@ def test_trend_figures_draw_every_break_in_its_own_panel():
 @pytest.mark.slow
 def test_the_pages_say_what_the_numbers_say(site):
     assert audit(site, 5000, 20000) == []
+
+
+def post_reform_delivery(raw):
+    """The demo delivery (no manifest) and a 2021 export: 2018's answers dated 2021, its
+    municipalities linked with the 2021 register (after the 2020 reform: 356 municipalities)."""
+    import shutil
+
+    raw.mkdir(parents=True)
+    for src in config.RAW_DIR.iterdir():
+        if src.name != "MANIFEST.sha256":
+            shutil.copy2(src, raw / src.name)
+    text = (config.RAW_DIR / "kommuneundersokelsen_2018.csv").read_bytes().decode("cp1252")
+    (raw / "kommuneundersokelsen_2021.csv").write_bytes(
+        text.replace(".2018 ", ".2021 ").encode("cp1252")
+    )
+    return raw
+
+
+@pytest.mark.slow
+def test_a_post_reform_year_says_its_frame_changed(tmp_path):
+    """A delivery with a 2021 survey: the change from 2019 is headed so, every change is a
+    series break (the frame went from 422 to 356 municipalities), and the audit passes."""
+    from conftest import build_into
+
+    raw = post_reform_delivery(tmp_path / "raw")
+    log = build_into(tmp_path, raw, years=[2021])
+    assert log[:2] == ["ingest: built", "2021: built"], log
+    reports = tmp_path / "reports"
+    assert audit(reports, 5000, 20000) == []
+    summary = (reports / "2021" / "index.html").read_text()
+    assert "Endring fra 2019" in summary and "Endring fra året før" not in summary
+    assert "Kommuneregisteret har 356 kommuner i 2021 mot 422 i 2019" in summary
+    assert "Ingen seriebrudd" not in summary
+    methods = (reports / "2021" / "metode.html").read_text()
+    assert (
+        "Alle seriene brytes i 2021: kommuneregisteret har 356 kommuner mot 422 i 2019." in methods
+    )

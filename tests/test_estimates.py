@@ -7,7 +7,17 @@ import pandas as pd
 import pytest
 from conftest import poststratified
 
-from analysis import config, derive, estimates, models, published, replication, results, weights
+from analysis import (
+    calibration,
+    config,
+    derive,
+    estimates,
+    models,
+    published,
+    replication,
+    results,
+    weights,
+)
 
 
 def _design(y, s, N_h):
@@ -207,7 +217,7 @@ def test_calibration_hessian_by_rows_is_the_same(weighted_years, monkeypatch):
     x = weights.calibration_matrix(d)
     base = np.tile(d["w_base"].to_numpy(float), (3, 1)) * [[1.0], [1.1], [0.9]]
     stacked, met = weights.calibrate(base, x, d["w"].to_numpy() @ x)
-    monkeypatch.setattr(weights, "OUTER_MAX", 0)
+    monkeypatch.setattr(calibration, "OUTER_MAX", 0)
     by_rows, met_rows = weights.calibrate(base, x, d["w"].to_numpy() @ x)
     assert met.all() and met_rows.all()
     np.testing.assert_allclose(by_rows, stacked, rtol=1e-12)
@@ -413,7 +423,7 @@ def test_a_raking_factor_out_of_bounds_merges_its_region(weighted_years, reg, mo
     monkeypatch.setattr(weights, "G_BOUNDS", (0.9, 1.1))  # bounds no raking can meet
     with pytest.raises(
         ValueError,
-        match=r"2019 gives factors outside 0.9-1.1 even with the regions in one cell: kommunenr \d{4}",
+        match=r"2019 cannot meet its margins within factors 0.9-1.1 even with the regions in one cell and without ln\(population\): kommunenr \d{4}",
     ):
         weights.weight_year(thin, reg.year(2019), th)
 
@@ -471,3 +481,31 @@ def test_complementary_suppression_does_not_depend_on_row_labels():
     )  # fmt: skip
     out = results._complementary(df)
     assert out["suppressed"].tolist() == [True, True, False, False]
+
+
+def test_a_fallback_keeps_the_regions_when_it_leaves_out_ln_population(reg):
+    """A simulated 2019 survey (scripts/coverage_simulation.py's finite population, seed 13)
+    whose calibration to regions and ln(population) gives a factor outside the bounds, and
+    whose regions would all have to be merged to keep ln(population). The old order merged
+    every region and kept ln(population) only that way (or dropped both); now the regions are
+    kept and ln(population) is left out, and the summary and method say why."""
+    import importlib.util
+
+    path = config.PROJECT_ROOT / "scripts" / "coverage_simulation.py"
+    spec = importlib.util.spec_from_file_location("coverage_simulation", path)
+    cs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cs)
+    th = config.SizeThresholds()
+    d = derive.add_derived(cs._respondents(cs.finite_population(reg, 2019), 2019, 13), th)
+    w = weights.weight_year(d, reg.year(2019), th)
+    s = w.summary
+    assert s["raked_on_region"] and not s["region_cells_merged"]
+    assert s["ln_population_dropped"] and s["ln_population_reason"] == "factors"
+    assert s["fallbacks_tried"] == [
+        {"regions_merged": "", "ln_population": True, "failed": "factors"},
+        {"regions_merged": "all", "ln_population": True, "failed": "no regions"},
+    ]
+    assert "and region; ln(population) left out: with it the factors left 0.25-4.0" in w.method
+    g = w.data["w"] / w.data["w_base"]
+    assert g.between(*weights.G_BOUNDS).all()
+    assert (abs(w.targets["achieved"] / w.targets["target"] - 1) < 1e-10).all()

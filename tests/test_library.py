@@ -79,8 +79,10 @@ def test_modules_stay_small():
     # checked for active content with a CSP, the warm socket in a private folder, a dry run
     # that lists each step once): 7,309; issue 26: families of tests declared once with their
     # verdicts stored in results.csv (findings.py), series breaks of the frame (trends), the
-    # class-difference family shared by two pages, breaks drawn in their own panels: 7,552.
-    assert sum(sizes.values()) <= 7552, sum(sizes.values())
+    # class-difference family shared by two pages, breaks drawn in their own panels: 7,552;
+    # fallbacks that restore the regions and record their reasons, design effects from the
+    # published variance, the raking solver in a module of its own (calibration.py): 7,640.
+    assert sum(sizes.values()) <= 7640, sum(sizes.values())
 
 
 def test_importing_the_library_has_no_side_effects():

@@ -324,11 +324,24 @@ def adjust_fdr(p: pd.Series | np.ndarray, alpha: float = 0.05) -> np.ndarray:
     return multipletests(p, alpha=alpha, method="fdr_bh")[1]
 
 
+#: How :func:`design_effect` is computed (results.csv's method)
+METHOD_DEFF = (
+    "design effect of the published estimate: its variance (re-calibrated JKn, as published) "
+    "over that of a simple random sample of the same size without replacement (svy's 'wor' "
+    "reference variance)"
+)
+
+
 def design_effect(df: pd.DataFrame, var: str) -> float:
-    """Design effect (Kish 'wor' reference) of the overall estimate of ``var``."""
+    """Design effect of the overall estimate of ``var`` as published: the variance of the
+    published estimate (:func:`by_size_class`, the re-calibrated jackknife) over svy's variance
+    of a simple random sample of the same size without replacement (its 'wor' reference)."""
     s = sample(df, [var])
     t = s.estimation.mean(var, drop_nulls=True, deff="wor").to_polars().to_pandas()
-    return float(t["deff"].iloc[0])
+    srs = float(t["se"].iloc[0]) ** 2 / float(t["deff"].iloc[0])
+    share = set(df[var].dropna().unique()) <= {0.0, 1.0}
+    rows = by_size_class(df, var, share=share)
+    return float(rows.loc[rows["group"] == "all", "se"].iloc[0]) ** 2 / srs
 
 
 def response_by_class(resp: pd.DataFrame, N_h: pd.Series) -> pd.DataFrame:

@@ -214,22 +214,40 @@ def year_grid(levels: pd.DataFrame, _: Lang) -> pd.DataFrame:
     return grid.rename_axis(index=_("Indikator"), columns=_("Andel, % [95 % KI]")).fillna("–")
 
 
+def p_value(p: float, _: Lang) -> str:
+    """A p-value with three decimals; below 0.001 as '< 0,001' (never '0,000')."""
+    return "< " + _.num(0.001, 3) if p < 0.001 else _.num(p, 3)
+
+
 def long_table(
     rows: pd.DataFrame, columns: dict[str, str], _: Lang, adjusted: str | None = None
 ) -> pd.DataFrame:
     """Rows with estimate, interval, p values and n formatted; ``columns`` maps id columns of
-    ``rows`` to their (translated) headers and become the index. ``adjusted`` is the header of
-    the adjusted p-values (default: Benjamini-Hochberg)."""
+    ``rows`` to their (translated) headers and become the index. The adjusted p-values are
+    headed by their family's adjustment (``adjusted``: another header), and rows of a family
+    show its verdict (:mod:`analysis.findings`), as every sentence about them does."""
+    from analysis import findings
+
     out = rows[list(columns)].rename(columns=columns)
     unit = unit_header(rows["scale"].iloc[0], _) if rows["scale"].nunique() == 1 else _("Estimat")
     cells = [_cell_columns(r, _) for r in rows.itertuples()]
     out[unit] = [c[0] for c in cells]
     out[_("95 % KI")] = [c[1] for c in cells]
     if rows["p"].notna().any():
-        out["p"] = [SUPPRESSED if r.suppressed else _.num(r.p, 3) for r in rows.itertuples()]
+        out["p"] = [SUPPRESSED if r.suppressed else p_value(r.p, _) for r in rows.itertuples()]
+    fams = set(rows["family"]) - {""} if "family" in rows else set()
     if rows["p_adj"].notna().any():
-        out[adjusted or _("p justert (BH)")] = [
-            SUPPRESSED if r.suppressed else _.num(r.p_adj, 3) for r in rows.itertuples()
+        how = (
+            findings.ADJUSTMENTS[findings.FAMILIES[fams.pop()].adjustment] if len(fams) == 1 else ""
+        )
+        short = {"Benjamini-Hochberg": "BH"}.get(how, how)
+        out[adjusted or (_("p justert ({how})", how=short) if short else _("p justert"))] = [
+            SUPPRESSED if r.suppressed else p_value(r.p_adj, _) for r in rows.itertuples()
+        ]
+    if "verdict" in rows and rows["verdict"].ne("").any():
+        out[_("Konklusjon")] = [
+            findings.verdict_words(r.verdict, _, r.p) if r.verdict else ""
+            for r in rows.itertuples()
         ]
     out["n"] = [_.num(int(v), 0) if pd.notna(v) else "–" for v in rows["n"]]
     return out.set_index(list(columns.values()))

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import config
+from analysis.calibration import calibrate
 from analysis.register import size_class
 
 #: A region with fewer respondents is merged with a neighbouring region (its raking cell).
@@ -42,9 +43,6 @@ MIN_BAND_RESPONDENTS = 5
 #: municipalities it stands for: a region is merged with a bordering region and the base
 #: weights are calibrated again (:func:`weight_year`).
 G_BOUNDS = (0.25, 4.0)
-RAKE_TOL = 1e-13  # calibration stops below this relative gap: every total met to 1e-10 (tested)
-OUTER_MAX = 4_000_000  # largest n k^2 for which calibrate stacks the rows of x x' (32 MB)
-RAKE_MAX_ITER = 100  # Newton steps; not converging within them: regions merged, else an error
 
 
 @dataclass
@@ -160,60 +158,6 @@ def calibration_matrix(d: pd.DataFrame) -> np.ndarray:
     return x[:, _independent(x)]
 
 
-def calibrate(base: np.ndarray, x: np.ndarray, totals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Generalised raking (Deville and Särndal's exponential distance; R's ``calibrate(...,
-    calfun = "raking")``) of every row of ``base`` (replicates x respondents) to the same
-    ``totals`` of the columns of ``x`` (respondents x p, linearly independent): w = base
-    exp(x lambda) with x'w = totals, by Newton's method with step halving on the convex dual,
-    all rows at once. With indicator columns only this is raking (iterative proportional
-    fitting reaches the same weights). Returns the weights and, per row, whether every total
-    was met to 1e-10 relative (else the last iterate, as R keeps it)."""
-    base = np.atleast_2d(np.asarray(base, dtype=float))
-    k = x.shape[1]
-    # the rows of x x' make every Hessian one product; too large (pooled years of a big survey),
-    # one product per weight row instead
-    outer = (
-        (x[:, :, None] * x[:, None, :]).reshape(len(x), -1) if len(x) * k * k <= OUTER_MAX else None
-    )
-    scale = np.maximum(np.abs(totals), 1e-300)
-
-    def dual(lam: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Weights and the convex dual sum(w) - lambda'totals, whose gradient is the gap."""
-        with np.errstate(over="ignore", invalid="ignore"):
-            w = base[rows] * np.exp(lam @ x.T)
-            return w, np.nan_to_num(w.sum(axis=1) - lam @ totals, nan=np.inf)
-
-    lam = np.zeros((len(base), x.shape[1]))
-    w, f = dual(lam, np.arange(len(base)))
-    stuck = np.zeros(len(base), dtype=bool)  # no step lowers the dual: totals out of reach
-    for _ in range(RAKE_MAX_ITER):
-        gap = w @ x - totals
-        todo = np.flatnonzero((np.max(np.abs(gap) / scale, axis=1) >= RAKE_TOL) & ~stuck)
-        if not len(todo):
-            break
-        if outer is not None:
-            hess = (w[todo] @ outer).reshape(len(todo), k, k)
-        else:
-            hess = np.stack([(x * row[:, None]).T @ x for row in w[todo]])
-        try:
-            step = np.linalg.solve(hess, gap[todo][:, :, None])[:, :, 0]
-        except np.linalg.LinAlgError:  # a deleted respondent emptied a cell: no weights meet it
-            step = (np.linalg.pinv(hess) @ gap[todo][:, :, None])[:, :, 0]
-        t = np.ones(len(todo))  # Newton step, halved until the dual does not rise
-        for _ in range(40):
-            w_new, f_new = dual(lam[todo] - t[:, None] * step, todo)
-            worse = ~(f_new <= f[todo] + 1e-12 * np.abs(f[todo]))
-            if not worse.any():
-                break
-            t[worse] /= 2
-        stuck[todo[worse]] = True
-        rows, ok = todo[~worse], ~worse
-        lam[rows] -= t[ok, None] * step[ok]
-        w[rows], f[rows] = w_new[ok], f_new[ok]
-    err = np.max(np.abs(w @ x - totals) / scale, axis=1)
-    return w, err < 1e-10
-
-
 def _calibrate(out: pd.DataFrame, frame: pd.DataFrame) -> tuple[pd.Series, bool]:
     """The base weights of ``out`` calibrated (:func:`calibrate`) to the totals of the
     register's municipalities ``frame`` (both with :data:`CALIBRATION_COLUMNS`); whether every
@@ -240,9 +184,11 @@ def weight_year(
     ``bands=False``: the size classes) and by region, and to its total of ln(population) in
     each size class (``ln_pop=False``: counts only, which is raking). While a factor
     g = w / w_base falls outside :data:`G_BOUNDS` or the totals cannot be met, the region of
-    the most extreme factor is merged with a neighbour and the base weights are calibrated
-    again; with the regions in one cell, ln(population) is left out (the method says so)
-    before the year stops with an error."""
+    the calibration falls back, keeping what it can: regions are merged one at a time (the
+    region of the most extreme factor, or the one whose merging comes closest to the totals)
+    while some remain; then ln(population) is left out with the regions restored, and they
+    are merged again only if that does not fit either; when nothing fits, the year stops. The summary
+    says what was tried and why each step failed (the method and the methods page too)."""
     out = d.copy()
     out["size_class"] = out["size_class"].astype(str)
     margins = register_margins(reg_year, thresholds)
@@ -294,41 +240,82 @@ def weight_year(
         out["w"], met = _calibrate(out, frame) if rake else (out["w_base"], True)
         return met, cells
 
-    def spread(merge: list[str]) -> tuple[bool, float]:
-        met, _ = attempt(merge, ln_pop)
-        return not met, float(np.abs(np.log(out["w"] / out["w_base"])).max())
+    def fits(merge: list[str], with_ln: bool) -> tuple[bool, bool, dict[str, str]]:
+        """Calibrate; whether it is accepted (totals met, factors within G_BOUNDS), met."""
+        met, cells = attempt(merge, with_ln)
+        return met and (out["w"] / out["w_base"]).between(*G_BOUNDS).all(), met, cells
+
+    def closest(merge: list[str], with_ln: bool) -> str:
+        """The region whose merging brings the calibration closest to its totals and bounds."""
+
+        def spread(r: str) -> tuple[bool, float]:
+            met, _ = attempt([*merge, r], with_ln)
+            return not met, float(np.abs(np.log(out["w"] / out["w_base"])).max())
+
+        with np.errstate(divide="ignore"):
+            return min(sorted(reg_n.index), key=spread)
 
     frame["region"] = reg_year["region"].to_numpy()
-    extreme: list[str] = []  # regions merged because a factor left G_BOUNDS
-    dropped = False  # ln(population) left out because its totals could not be met
-    while True:
-        met, cells = attempt(extreme, ln_pop)
-        use_region = rake and len(set(cells.values())) > 1
+
+    def merging(with_ln: bool, keep_regions: bool) -> tuple[list[str], bool] | None:
+        """Regions merged one at a time (the region of the most extreme factor, or the one
+        whose merging comes closest to the totals) until the calibration fits; with
+        ``keep_regions``, not down to one cell."""
+        extreme: list[str] = []
+        while True:
+            ok, met, cells = fits(extreme, with_ln)
+            one = len(set(cells.values())) == 1
+            if ok and not (one and keep_regions and extreme):
+                return extreme, with_ln
+            if one:  # fits only without any region (kept as the last resort), or not at all
+                tried.append(
+                    ("all", with_ln, "no regions" if ok else "factors" if met else "totals")
+                )
+                return None
+            if met:
+                g = (out["w"] / out["w_base"]).to_numpy()
+                with np.errstate(divide="ignore"):
+                    extreme.append(str(out.iloc[int(np.argmax(np.abs(np.log(g))))]["region"]))
+            else:
+                extreme.append(closest(extreme, with_ln))
+
+    # The fallbacks keep what they can: ln(population) with regions merged one at a time while
+    # some regions remain, then the regions as they are without ln(population), then regions
+    # merged without it (tried: what failed and why). ln(population) is never dropped while
+    # it fits with some regions, and regions are restored when it is dropped.
+    tried: list[tuple[str, bool, str]] = []  # (regions merged, ln(population), reason)
+    chosen: tuple[list[str], bool] | None = ([], False) if not rake else None
+    if chosen is None and ln_pop:
+        ok, met, _cells = fits([], True)
+        chosen = ([], True) if ok else None
+        if chosen is None:
+            tried.append(("", True, "factors" if met else "totals"))
+            chosen = merging(True, keep_regions=True)
+    if chosen is None:
+        ok, met, _cells = fits([], False)
+        chosen = ([], False) if ok else None
+        if chosen is None:
+            tried.append(("", False, "factors" if met else "totals"))
+            chosen = merging(False, keep_regions=False)
+    if chosen is None:
         g = out["w"] / out["w_base"]
-        if not rake or (met and g.between(*G_BOUNDS).all()):
-            break
         with np.errstate(divide="ignore"):
             i = int(np.argmax(np.abs(np.log(g.to_numpy()))))
         worst = out.iloc[i]
-        if use_region and met:
-            extreme.append(str(worst["region"]))
-        elif use_region:  # totals out of reach: merge the region whose merging comes closest
-            with np.errstate(divide="ignore"):
-                extreme.append(min(sorted(reg_n.index), key=lambda r: spread([*extreme, r])))
-        elif ln_pop:
-            ln_pop, dropped = False, True  # the counts alone, as raking: the method says so
-        else:
-            what = (
-                f"gives factors outside {G_BOUNDS[0]}-{G_BOUNDS[1]}"
-                if met
-                else "cannot meet its margins (the last iteration shown)"
-            )
-            raise ValueError(
-                f"the raking in {year} {what} even with the regions in one cell: kommunenr "
-                f"{worst['kommunenr']} (population band {worst['size_band']}) gets "
-                f"{g.iloc[i]:.3g} times its base weight. Its band has too few respondents for "
-                "the municipalities it stands for; check the delivery"
-            )
+        raise ValueError(
+            f"the calibration in {year} cannot meet its margins within factors {G_BOUNDS[0]}-"
+            f"{G_BOUNDS[1]} even with the regions in one cell and without ln(population): kommunenr "
+            f"{worst['kommunenr']} (population band {worst['size_band']}) gets "
+            f"{g.iloc[i]:.3g} times its base weight. Its band has too few respondents for "
+            "the municipalities it stands for; check the delivery"
+        )
+    extreme, ln_used = chosen
+    met, cells = attempt(extreme, ln_used)  # the chosen calibration, in out
+    use_region = rake and len(set(cells.values())) > 1
+    dropped = ln_pop and rake and not ln_used
+    ln_reason = next((why for m, ln, why in tried if m == "" and ln), "") if dropped else ""
+    region_reason = [why for m, _ln, why in tried if m == ""][-1] if extreme else ""
+    ln_pop = ln_used
     margins["region_cell"] = reg_year["region"].map(cells).value_counts().sort_index()
     out = out.reset_index(drop=True)
     merged = sorted({c for c in cells.values() if "+" in c})
@@ -341,8 +328,9 @@ def weight_year(
             + (
                 " and to the total of ln(population) in each size class"
                 if ln_pop
-                else "; ln(population) left out: the totals could not be met within factors "
-                f"{G_BOUNDS[0]}-{G_BOUNDS[1]}"
+                else "; ln(population) left out: with it the "
+                + ("factors left " if ln_reason == "factors" else "totals could not be met within ")
+                + f"{G_BOUNDS[0]}-{G_BOUNDS[1]}"
                 if dropped
                 else ""
             )
@@ -403,8 +391,13 @@ def weight_year(
         "raked_on_region": use_region,
         "calibrated_on_ln_population": bool(rake and ln_pop),
         "ln_population_dropped": dropped,
+        "ln_population_reason": ln_reason,  # factors | totals: why it was left out
         "region_cells_merged": merged,
         "regions_merged_for_factors": extreme,
+        "regions_merged_reason": region_reason,  # factors | totals: why regions were merged
+        "fallbacks_tried": [
+            {"regions_merged": m, "ln_population": ln, "failed": why} for m, ln, why in tried
+        ],
         "factor_bounds": G_BOUNDS,
     }
     return Weighting(out, pd.DataFrame(rows), method, summary)
