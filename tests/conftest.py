@@ -22,7 +22,8 @@ from analysis.register import load_register
 #: (xdist's own order, by number of tests, left the R comparison running alone for 25 s.)
 FIRST = [
     *("test_site.py", "test_build.py", "test_notebooks.py", "test_graph.py", "test_browser.py"),
-    *("test_build_faults.py", "test_safety.py", "test_site_r.py", "test_disclosure.py"),
+    *("test_build_faults.py", "test_safety.py", "test_sparse.py", "test_claims.py"),
+    *("test_site_r.py", "test_disclosure.py"),
     "test_warm.py",
 ]
 

@@ -81,8 +81,11 @@ def test_modules_stay_small():
     # verdicts stored in results.csv (findings.py), series breaks of the frame (trends), the
     # class-difference family shared by two pages, breaks drawn in their own panels: 7,552;
     # fallbacks that restore the regions and record their reasons, design effects from the
-    # published variance, the raking solver in a module of its own (calibration.py): 7,640.
-    assert sum(sizes.values()) <= 7640, sum(sizes.values())
+    # published variance, the raking solver in a module of its own (calibration.py): 7,640;
+    # issue 29: models that fall back to Taylor where a replicate cannot be fitted, predictions
+    # without a finite SE withheld, one-line notebook failures, the ordered logit in
+    # ordinal.py (models.py was at the 500-line cap): 7,676.
+    assert sum(sizes.values()) <= 7676, sum(sizes.values())
 
 
 def test_importing_the_library_has_no_side_effects():

@@ -38,6 +38,9 @@ DESIGN_YEAR = "year"
 DESIGN_POOLED = "pooled"
 #: ``DesignFit.variance`` of a one-year fit whose jackknife replicates separate (see svyglm).
 FALLBACK = "taylor, a jackknife replicate separates"
+#: ... of a one-year fit that a jackknife replicate cannot fit at all (a sparse class: deleting
+#: one of its few municipalities leaves a column without information), see svyglm.
+UNFIT = "taylor, a jackknife replicate cannot be fitted"
 
 _CAT = re.compile(
     r"^C\(\s*(\w+)\s*(?:,\s*Treatment\(\s*(?:reference\s*=\s*)?['\"]([^'\"]+)['\"]\s*\))?\s*\)$"
@@ -144,6 +147,8 @@ class DesignFit:
             how = f"Taylor with calibration residuals; {where}"
             if self.variance == FALLBACK:
                 how += "; a re-calibrated JKn replicate's fit separates, so no jackknife variance"
+            if self.variance == UNFIT:
+                how += "; a re-calibrated JKn replicate cannot be fitted, so no jackknife variance"
         return f"survey-weighted {link} regression (svy, {how})"
 
     def coefs(self) -> pd.DataFrame:
@@ -229,9 +234,9 @@ class DesignFit:
     def margins(self, at: dict) -> pd.DataFrame:
         """Predictive margins at given values (svy ``margins(at=...)``); a tuple key is a grid."""
         t = self.fit.margins(at=at).to_polars().to_pandas()
-        return t.rename(columns={"margin": "estimate", "lci": "ci_low", "uci": "ci_high"}).drop(
-            columns=["term"]
-        )
+        t = t.rename(columns={"margin": "estimate", "lci": "ci_low", "uci": "ci_high"})
+        t["identified"] = np.isfinite(t["se"]) & np.isfinite(t["estimate"])
+        return t.drop(columns=["term"])
 
     def predict(self, grid: pd.DataFrame) -> pd.DataFrame:
         """Predictions with 95 % intervals (on the link scale, transformed) at ``grid`` rows."""
@@ -241,6 +246,8 @@ class DesignFit:
         out = grid.reset_index(drop=True).copy()
         out["estimate"], out["se"] = p["yhat"], p["se"]
         out["ci_low"], out["ci_high"] = p["lci"], p["uci"]
+        # no finite SE: it rests on a coefficient that is not identified (withheld, as they are)
+        out["identified"] = np.isfinite(out["se"]) & np.isfinite(out["estimate"])
         return out
 
 
@@ -259,7 +266,10 @@ def svyglm(
     their classes less the slopes) or "taylor" (default and only choice for pooled years).
     Where a coefficient separates in a replicate refit (no jackknife variance for it or the
     marginal effects resting on it), the default refits with Taylor if that identifies more
-    coefficients: ``variance`` is then :data:`FALLBACK` and the method says so.
+    coefficients: ``variance`` is then :data:`FALLBACK` and the method says so. Where a
+    replicate cannot be fitted at all (a class of a few municipalities, one deleted), the
+    default refits with Taylor: ``variance`` is :data:`UNFIT`; terms resting on fewer than five
+    respondents are withheld by the results' disclosure control as everywhere.
     Rows with a missing outcome or covariate leave the fit but stay in
     the design (domain estimation, as R's ``subset``). Warnings of separation or
     non-convergence are kept in ``DesignFit.warnings``.
@@ -303,7 +313,12 @@ def svyglm(
         notes = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
         return fit, notes, int(fit.to_polars()["std_err"].is_nan().sum())
 
-    fit, notes, missing = run(chosen)
+    try:
+        fit, notes, missing = run(chosen)
+    except svy.errors.ModelError as exc:  # a replicate with a column left without information
+        if variance is not None or chosen != "jackknife" or exc.code != "REPLICATE_FIT_FAILED":
+            raise
+        (fit, notes, missing), chosen = run("taylor"), UNFIT
     if variance is None and chosen == "jackknife" and missing:  # see the docstring
         taylor = run("taylor")
         if taylor[2] < missing:
@@ -366,133 +381,7 @@ def odds_ratios(coefs: pd.DataFrame) -> pd.DataFrame:
     return c
 
 
-@dataclass
-class OrderedFit:
-    """A survey-weighted ordered logit (proportional odds), as R's ``svyolr``.
+# the ordered logit and its check (analysis.ordinal), part of this module's API
+from analysis.ordinal import OrderedFit, proportional_odds, svyolr  # noqa: E402
 
-    The weighted log-likelihood is maximised with statsmodels' ``OrderedModel``; the variance
-    is the design-based variance of the linearised estimator: each respondent's influence
-    H^-1 s_i (H the weighted information, s_i the score) is a column whose weighted total
-    svy estimates on the calibrated design (:func:`analysis.weights.design`, no FPC), so strata
-    and the calibration residuals enter as for :func:`svyglm`.
-    """
-
-    formula: str
-    n: int
-    params: pd.Series  # slopes, then statsmodels' threshold parameters
-    cuts: np.ndarray  # cut points on the logit scale
-    influence: pd.DataFrame  # one column per parameter, zero for rows outside the fit
-    se: pd.Series
-    df: int  # residual design df, as R's svyglm: PSUs - strata + 1 - parameters
-    converged: bool
-    method: str = (
-        "survey-weighted ordered logit (statsmodels OrderedModel, weighted likelihood; svy "
-        "Taylor with calibration residuals on the influence functions; strata = size class, no FPC)"
-    )
-
-    def coefs(self) -> pd.DataFrame:
-        """The slopes: term, estimate, se, ci_low, ci_high, p, df, scale, identified."""
-        from scipy import stats
-
-        slopes = self.params.index[: len(self.params) - len(self.cuts)]
-        est, se = self.params[slopes].to_numpy(float), self.se[slopes].to_numpy(float)
-        q = stats.t.ppf(0.975, self.df)
-        return pd.DataFrame(
-            {
-                "term": list(slopes),
-                "estimate": est,
-                "se": se,
-                "ci_low": est - q * se,
-                "ci_high": est + q * se,
-                "p": 2 * stats.t.sf(np.abs(est / se), self.df),
-                "df": float(self.df),
-                "scale": "log-odds",
-                "identified": np.isfinite(se),
-            }
-        )
-
-
-def _linearised_se(data: pd.DataFrame, influence: pd.DataFrame) -> pd.Series:
-    """Design-based SEs of estimators with the given influence columns (weighted totals)."""
-    cols = [f"_z{i}" for i in range(influence.shape[1])]
-    d = data.assign(**{c: influence.iloc[:, i].to_numpy() for i, c in enumerate(cols)})
-    s = weights.design(d, cols, fpc=False)
-    se = [float(s.estimation.total(c).to_polars()["se"][0]) for c in cols]
-    return pd.Series(se, index=influence.columns)
-
-
-def svyolr(formula: str, data: pd.DataFrame) -> OrderedFit:
-    """Fit ``formula`` (e.g. ``"suksess_tjenester ~ ln_pop_c + cri_c"``, no intercept: the cut
-    points take its place) as a survey-weighted ordered logit on the respondents of one year."""
-    from statsmodels.miscmodels.ordinal_model import OrderedModel
-
-    class Weighted(OrderedModel):
-        def loglike(self, params):
-            return float(np.sum(self.case_weights * self.loglikeobs(params)))
-
-    outcome, terms, _ = parse_formula(formula, data)
-    cols = list(dict.fromkeys(c for t in terms for c, _, _ in t.factors))
-    fit_rows = data[[outcome, *cols]].notna().all(axis=1).to_numpy()
-    d = data.loc[fit_rows].reset_index(drop=True)
-    rhs = formula.split("~", 1)[1]
-    model = Weighted.from_formula(f"{outcome} ~ 0 + {rhs}", d, distr="logit")
-    w = d["w"].to_numpy(float)
-    model.case_weights = w / w.mean()  # the same maximum, better conditioned
-    res = model.fit(method="bfgs", disp=False, maxiter=5000, gtol=1e-8)
-    params = pd.Series(np.asarray(res.params), index=model.exog_names)
-    model.case_weights = w
-    info = -model.hessian(params.to_numpy())  # weighted information
-    scores = model.score_obs(params.to_numpy())  # one row per respondent in the fit
-    z = np.zeros((len(data), len(params)))
-    z[fit_rows] = scores @ np.linalg.inv(info)  # H^-1 is symmetric
-    influence = pd.DataFrame(z, columns=params.index)
-    se = _linearised_se(data, influence)
-    # residual design df as R's svyglm: PSUs - strata in the fit, + 1 - parameters
-    df = int(fit_rows.sum()) - d["size_class"].nunique() + 1 - len(params)
-    converged = bool(res.mle_retvals.get("converged", False))
-    cuts = model.transform_threshold_params(params.to_numpy())[1:-1]
-    return OrderedFit(formula, int(fit_rows.sum()), params, cuts, influence, se, df, converged)
-
-
-def proportional_odds(fit: OrderedFit, data: pd.DataFrame) -> pd.DataFrame:
-    """A check of the proportional-odds assumption of ``fit``: for each cut k, the binary logit
-    of "answer above k" is fitted the same way (survey-weighted, linearised), and its slopes
-    are compared with the ordered slopes. The SE of each difference comes from the difference
-    of the two influence functions (same design); p-values are adjusted by Holm over all
-    cuts and terms. Rows: cut, term, estimate (binary slope), ordered, difference, se, p,
-    converged (the binary fit), ci_low, ci_high (of the difference, t on the ordered fit's
-    df), p_adj."""
-    from scipy import stats
-    from statsmodels.stats.multitest import multipletests
-
-    outcome, rhs = (x.strip() for x in fit.formula.split("~", 1))
-    slopes = list(fit.coefs()["term"])
-    levels = np.sort(data[outcome].dropna().unique())
-    rows = []
-    for k in levels[:-1]:
-        binary = data.assign(_above=(data[outcome] > k).astype(float).where(data[outcome].notna()))
-        b = svyolr(f"_above ~ {rhs}", binary)
-        diff = b.influence[slopes] - fit.influence[slopes]
-        se = _linearised_se(data, diff)
-        for t in slopes:
-            d = float(b.params[t] - fit.params[t])
-            rows.append(
-                {
-                    "cut": f">{k:g}",
-                    "term": t,
-                    "estimate": float(b.params[t]),
-                    "ordered": float(fit.params[t]),
-                    "difference": d,
-                    "se": float(se[t]),
-                    "p": float(2 * stats.t.sf(abs(d / se[t]), fit.df)),
-                    "converged": b.converged,
-                }
-            )
-    out = pd.DataFrame(rows)
-    q = stats.t.ppf(0.975, fit.df)
-    out["ci_low"], out["ci_high"] = (
-        out["difference"] - q * out["se"],
-        out["difference"] + q * out["se"],
-    )
-    out["p_adj"] = multipletests(out["p"], method="holm")[1]
-    return out
+__all__ = ["DesignFit", "OrderedFit", "proportional_odds", "svyglm", "svyolr"]

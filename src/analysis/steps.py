@@ -98,8 +98,10 @@ def run_notebook(
         hint = ""
         if m := re.search(r"\[Errno (\d+)\]", exc.evalue):
             hint = " " + publish.os_error_message(OSError(int(m[1]), os.strerror(int(m[1]))), "")
+        said = " ".join(exc.evalue.replace("❌", "").split())  # one line, however long the cause
+        said = said if len(said) <= 400 else said[:400] + " …"
         raise BuildError(
-            f"notebook {name}.ipynb failed in cell {exc.exec_count} ({exc.ename}: {exc.evalue}). "
+            f"notebook {name}.ipynb failed in cell {exc.exec_count} ({exc.ename}: {said}). "
             f"The executed notebook is kept at {kept}.{hint}"
         ) from None
 
