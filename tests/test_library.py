@@ -84,8 +84,9 @@ def test_modules_stay_small():
     # published variance, the raking solver in a module of its own (calibration.py): 7,640;
     # issue 29: models that fall back to Taylor where a replicate cannot be fitted, predictions
     # without a finite SE withheld, one-line notebook failures, the ordered logit in
-    # ordinal.py (models.py was at the 500-line cap): 7,676.
-    assert sum(sizes.values()) <= 7676, sum(sizes.values())
+    # ordinal.py (models.py was at the 500-line cap): 7,676; limits.py (file size, rows,
+    # unpacked size, YAML aliases, non-regular files, NFD names): 7,799.
+    assert sum(sizes.values()) <= 7799, sum(sizes.values())
 
 
 def test_importing_the_library_has_no_side_effects():

@@ -243,11 +243,18 @@ def _parse_entry(name: str, spec: dict, kinds: set[str], where: str) -> Variable
 
 def load_codebook(path: Path) -> Codebook:
     """Read and validate a codebook YAML file."""
+    from analysis import limits
+
     path = Path(path)
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506
-    except FileNotFoundError as exc:
-        raise CodebookError(f"codebook {path} not found; pass CODEBOOK=<path>") from exc
+        limits.regular_file(path, "codebook", limits.MAX_CODEBOOK_BYTES)
+        text = path.read_text(encoding="utf-8")
+        limits.yaml_text(text, path)
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506
+    except limits.LimitError as exc:
+        if not path.exists():
+            raise CodebookError(f"codebook {path} not found; pass CODEBOOK=<path>") from None
+        raise CodebookError(str(exc)) from None
     except yaml.YAMLError as exc:
         raise CodebookError(f"codebook {path} is not valid YAML: {exc}") from exc
     except CodebookError as exc:

@@ -43,12 +43,17 @@ def _sha256(path: Path) -> str:
 
 
 def _listing(files: list[Path], root: Path | None = None) -> str:
-    """``sha256  name`` per regular file (devices, pipes and folders are not read)."""
+    """``sha256  name`` per regular file (devices, pipes and folders are not read; a file too
+    large for any input is named by its size and time)."""
+    from analysis.limits import MAX_EXPORT_BYTES
+
     lines = []
     for f in sorted(files):
         if f.is_file():
             name = f.relative_to(root).as_posix() if root else f.name
-            lines.append(f"{_sha256(f)}  {name}")
+            st = f.stat()  # a file ingest will refuse as too large is not read: its size and time
+            big = st.st_size > 4 * MAX_EXPORT_BYTES
+            lines.append(f"{f'{st.st_size}:{st.st_mtime_ns}' if big else _sha256(f)}  {name}")
     return "\n".join(lines) + "\n"
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis import limits
 from analysis.codebook import Codebook, Variable, normalise_label
 from analysis.register import read_checksums, sha256_file
 
@@ -46,6 +47,7 @@ def discover_exports(raw_dir: Path) -> dict[int, Path]:
                 "four-digit year, e.g. kommuneundersokelsen_2021.csv"
             )
         year = int(m[0])
+        limits.regular_file(p, "survey export", limits.MAX_EXPORT_BYTES)
         if year in found:
             raise IngestError(f"two exports for {year}: {found[year].name} and {p.name}; keep one")
         found[year] = p
@@ -61,8 +63,10 @@ def verify_manifest(raw_dir: Path) -> dict[str, str]:
     exports = discover_exports(raw_dir)
     digests = {p.name: sha256_file(p) for p in exports.values()}
     if manifest.is_file():
-        expected = read_checksums(manifest)
-        missing = sorted(n for n in expected if not (raw_dir / n).is_file())
+        # names compared in one normal form: macOS writes "å" decomposed (NFD)
+        expected = {limits.nfc(n): d for n, d in read_checksums(manifest).items()}
+        present = {limits.nfc(p.name) for p in raw_dir.iterdir() if p.is_file()}
+        missing = sorted(n for n in expected if n not in present)
         if missing:
             raise IngestError(
                 f"{manifest} lists {', '.join(missing)}, which is not in {raw_dir}: the delivery is "
@@ -70,9 +74,9 @@ def verify_manifest(raw_dir: Path) -> dict[str, str]:
                 "line from the manifest if it was never delivered."
             )
         for name, digest in digests.items():
-            if name not in expected:
+            if limits.nfc(name) not in expected:
                 raise IngestError(f"{raw_dir / name} is not listed in {manifest}")
-            if expected[name] != digest:
+            if expected[limits.nfc(name)] != digest:
                 raise IngestError(
                     f"{raw_dir / name} does not match its checksum in {manifest}: raw exports are "
                     "read-only; restore the delivered file"
@@ -270,6 +274,9 @@ def read_export(path: Path, codebook: Codebook) -> tuple[pd.DataFrame, dict]:
     """
     path = Path(path)
     suffix = path.suffix.lower()
+    limits.regular_file(path, "survey export", limits.MAX_EXPORT_BYTES)
+    if suffix == ".xlsx":
+        limits.workbook(path)
     with open(path, "rb") as fh:  # read-only: raw exports are never written
         data = fh.read()
     if not data.strip():
@@ -285,6 +292,7 @@ def read_export(path: Path, codebook: Codebook) -> tuple[pd.DataFrame, dict]:
     df.columns = [str(c).strip().lstrip("\ufeff") for c in df.columns]
     if df.empty:
         raise IngestError(f"{path}: the export has a header but no rows")
+    limits.rows(path, len(df))
     info["raw_rows"] = len(df)
     return df, info
 
