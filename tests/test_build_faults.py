@@ -119,3 +119,35 @@ def test_parameters_are_checked_before_any_notebook_runs(tmp_path):
         r = subprocess.run(_cli(tmp_path, *args), capture_output=True, text=True)
         assert r.returncode == 1 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
         assert time.time() - t0 < 30 and not build.build_dir_for(tmp_path / "r").exists()
+
+
+def test_a_stopped_build_stops_its_steps_and_publishes_nothing(tmp_path):
+    """SIGTERM to ``make report``'s front door alone (as ``kill`` sends it): make, its steps
+    and their kernels stop with it, in one line, and nothing is published (they used to build
+    and publish on while the next build waited)."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    proc = subprocess.Popen(
+        _cli(tmp_path), start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    made = build.build_dir_for(tmp_path / "r") / "processed" / "respondents.csv"
+    deadline = time.time() + 120
+    while time.time() < deadline and not made.exists():
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGTERM)
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "make report stopped: nothing more is built or published" in err
+    deadline = time.time() + 15
+    while True:  # every process of the build's group is gone
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        assert time.time() < deadline, "a step of the stopped build is still running"
+        time.sleep(0.2)
+    assert not (tmp_path / "r").exists() and not (tmp_path / "p").exists()

@@ -85,8 +85,9 @@ def test_modules_stay_small():
     # issue 29: models that fall back to Taylor where a replicate cannot be fitted, predictions
     # without a finite SE withheld, one-line notebook failures, the ordered logit in
     # ordinal.py (models.py was at the 500-line cap): 7,676; limits.py (file size, rows,
-    # unpacked size, YAML aliases, non-regular files, NFD names): 7,799.
-    assert sum(sizes.values()) <= 7799, sum(sizes.values())
+    # unpacked size, YAML aliases, non-regular files, NFD names): 7,799; a build stopped or
+    # orphaned stops its process group, unpublished years named, a failed copy in one line: 7,855.
+    assert sum(sizes.values()) <= 7855, sum(sizes.values())
 
 
 def test_importing_the_library_has_no_side_effects():

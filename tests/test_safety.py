@@ -265,8 +265,10 @@ def test_the_warm_socket_lives_in_a_folder_of_this_user_alone(tmp_path, monkeypa
 
     from analysis import warm_client
 
-    monkeypatch.setattr(tempfile, "gettempdir", lambda: str(tmp_path))
+    short = Path(tempfile.mkdtemp(prefix="kbw", dir="/tmp"))  # a socket path has ~107 bytes
+    monkeypatch.setattr(tempfile, "gettempdir", lambda: str(short))
     sock = warm_client.socket_path()
+    assert sock.startswith(str(short))
     d = Path(sock).parent
     assert d.stat().st_mode & 0o777 == 0o700 and d.stat().st_uid == os.getuid()
     d.chmod(0o777)  # another user could bind the path: no warm server then
@@ -275,6 +277,9 @@ def test_the_warm_socket_lives_in_a_folder_of_this_user_alone(tmp_path, monkeypa
     assert warm_client.same_user(a)
     a.close()
     b.close()
+    monkeypatch.setattr(tempfile, "gettempdir", lambda: str(tmp_path / ("x" * 120)))
+    assert warm_client.socket_path() == ""  # too long for a Unix socket: no warm server
+    shutil.rmtree(short)
 
 
 # ---------------------------------------------------------------- a hostile delivery, built
@@ -362,3 +367,30 @@ def test_a_hostile_delivery_in_awkward_paths_builds_as_text_and_touches_nothing_
 
 def pd_results(reports: Path) -> bytes:
     return (reports / "2018" / "results.csv").read_bytes()
+
+
+def test_a_build_of_some_years_says_which_it_no_longer_publishes(tmp_path):
+    site, processed = tmp_path / "site", tmp_path / "processed_build"
+    for f in ("index.html", "ordliste.html", "proveniens.html", "results_dictionary.csv"):
+        (site / f).parent.mkdir(parents=True, exist_ok=True)
+        (site / f).write_text("x")
+    for s in ("ingest", "2018", "2019"):
+        (site / s).mkdir()
+        (site / s / "index.html").write_text(s)
+    processed.mkdir()
+    (processed / "respondents.csv").write_text("x")
+    out, proc = tmp_path / "reports", tmp_path / "processed"
+    assert publish.publish(site, processed, out, proc, ["ingest", "2018", "2019"]) == []
+    notes = publish.publish(site, processed, out, proc, ["ingest", "2019"])
+    assert notes == [
+        "no longer published: 2018 (this build was asked for 2019; build without YEARS to "
+        "publish every year)"
+    ]
+    assert not (out / "2018").exists() and (out / "2019" / "index.html").is_file()
+
+
+def test_a_copy_that_failed_part_way_is_one_line():
+    exc = shutil.Error([("a", "/r/2019/x.html", "[Errno 28] No space left on device")])
+    msg = publish.os_error_message(exc, "reports")
+    assert msg.startswith("no space left on the device while writing /r/2019/x.html.")
+    assert "[(" not in msg

@@ -318,6 +318,42 @@ def clean(p: Parameters) -> list[str]:
     return notes
 
 
+def stop_with_the_build() -> None:
+    """For the command line (``make report``): when this process is told to stop (SIGTERM,
+    SIGINT, SIGHUP) or its parent goes away (a killed ``make``), its process group goes too:
+    make, its steps and their kernels, which would otherwise build and publish on. (Not for
+    :func:`build` called in-process: the caller's process group is not the build's.)"""
+    import signal
+
+    parent = os.getppid()
+
+    def stop(signum: int = signal.SIGTERM, _frame=None) -> None:
+        try:
+            for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                signal.signal(s, signal.SIG_IGN)
+        except ValueError:  # from the watching thread: the group's SIGTERM comes back here
+            pass
+        print(
+            "make report stopped: nothing more is built or published; a publication cut short "
+            "is finished or undone by the next make report",
+            file=sys.stderr,
+            flush=True,
+        )
+        os.killpg(os.getpgrp(), signal.SIGTERM)
+        os._exit(128 + signum)
+
+    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(s, stop)
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                stop()
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 def make_env() -> dict[str, str]:
     """The environment of the build graph: without the variables of a make that ran this
     (``make report``'s command line reaches a sub-make through MAKEFLAGS, and a definition
@@ -375,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
     from analysis.codebook import CodebookError
 
     t0 = time.monotonic()
+    stop_with_the_build()
     try:
         p = parameters(
             raw_dir=a.raw_dir,

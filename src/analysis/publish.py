@@ -283,6 +283,15 @@ def publish(
     of an earlier, killed publication did."""
     with locked(processed_dir):
         notes = recover(reports_dir, processed_dir)
+        before = Path(reports_dir) / MARKER
+        was = before.read_text().strip().split(", ") if before.is_file() else []
+        dropped = [x for x in was if x and x not in sites]
+        if dropped:  # a build of some years publishes those years only: it says so
+            notes.append(
+                f"no longer published: {', '.join(dropped)} (this build was asked for "
+                f"{', '.join(x for x in sites if x != 'ingest')}; build without YEARS to publish "
+                "every year)"
+            )
         check_owned(Path(reports_dir), "REPORTS_DIR")  # checked again where it is replaced
         check_owned(Path(processed_dir), "PROCESSED_DIR", INGEST_TABLES)
         with Publication(reports_dir, processed_dir) as pub:
@@ -330,7 +339,13 @@ def recover(reports_dir: Path, processed_dir: Path) -> list[str]:
 
 
 def os_error_message(exc: OSError, reports_dir: str) -> str:
-    """One line for a failed write of the build itself, with what to do."""
+    """One line for a failed write of the build itself, with what to do (a copy of a folder
+    that failed part-way, shutil.Error, says so by its first failure: its file and cause)."""
+    if isinstance(exc, shutil.Error) and exc.args and isinstance(exc.args[0], list) and exc.args[0]:
+        _src, dst, why = exc.args[0][0]
+        code = next((c for c, w in ((errno.ENOSPC, "No space"), (errno.EACCES, "Permission"),
+                                    (errno.EROFS, "Read-only")) if w in str(why)), None)  # fmt: skip
+        exc = OSError(code, str(why).split("] ")[-1], dst)
     where = exc.filename or reports_dir or "its files"
     if exc.errno == errno.ENOSPC:
         return (

@@ -91,7 +91,10 @@ def kernel_manager() -> type:
     class IPCKernelManager(AsyncKernelManager):
         def __init__(self, **kw) -> None:  # a socket path of its own for every kernel
             ip = os.path.join(tempfile.gettempdir(), f"kb-kernel-{uuid.uuid4().hex[:16]}")
-            super().__init__(**{"transport": "ipc", "ip": ip, **kw})
+            if len(ip) > 96:  # a Unix socket path has about 107 bytes: a long TMPDIR uses TCP
+                super().__init__(**kw)
+            else:
+                super().__init__(**{"transport": "ipc", "ip": ip, **kw})
             self.client_factory = ReadyClient
 
         async def _async_finish_shutdown(self, waittime=None, pollinterval=0.1, restart=False):

@@ -52,7 +52,8 @@ def socket_path() -> str:
     key = f"{os.path.realpath(__file__)}\0{sys.executable}\0{os.environ.get('KB_WARM_KEY', '')}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     d = private_dir()
-    return os.path.join(d, f"{digest}.sock") if d else ""
+    path = os.path.join(d, f"{digest}.sock") if d else ""
+    return path if len(path) < 100 else ""  # a Unix socket path has about 107 bytes
 
 
 def same_user(conn: socket.socket) -> bool:
