@@ -7,6 +7,7 @@ Papermill can point the pipeline at another delivery.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,3 +68,12 @@ def resolve(path: str | Path) -> Path:
     """Resolve a path parameter: absolute paths as given, relative ones against the project root."""
     p = Path(path).expanduser()
     return p if p.is_absolute() else (PROJECT_ROOT / p).resolve()
+
+
+def sha256_file(path: str | Path) -> str:
+    """SHA-256 hex digest of a file, read in chunks (checksums of inputs everywhere)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

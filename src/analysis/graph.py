@@ -34,14 +34,6 @@ def write_if_changed(path: Path, text: str) -> bool:
     return True
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _listing(files: list[Path], root: Path | None = None) -> str:
     """``sha256  name`` per regular file (devices, pipes and folders are not read; a file too
     large for any input is named by its size and time)."""
@@ -53,7 +45,9 @@ def _listing(files: list[Path], root: Path | None = None) -> str:
             name = f.relative_to(root).as_posix() if root else f.name
             st = f.stat()  # a file ingest will refuse as too large is not read: its size and time
             big = st.st_size > 4 * MAX_EXPORT_BYTES
-            lines.append(f"{f'{st.st_size}:{st.st_mtime_ns}' if big else _sha256(f)}  {name}")
+            lines.append(
+                f"{f'{st.st_size}:{st.st_mtime_ns}' if big else config.sha256_file(f)}  {name}"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -78,7 +72,7 @@ def environment() -> str:
     lock = config.PROJECT_ROOT / "requirements.lock"
     head = [f"python {platform.python_version()} {sys.prefix}"]
     if lock.is_file():
-        head.append(f"requirements.lock {_sha256(lock)}")
+        head.append(f"requirements.lock {config.sha256_file(lock)}")
     return "\n".join([*head, *dists]) + "\n"
 
 

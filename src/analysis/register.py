@@ -9,7 +9,6 @@ Fetch: the same two tables from SSB's open APIs (see :mod:`analysis.ssb`).
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from analysis import config
+from analysis.config import sha256_file  # noqa: F401 - the register's checksums use it
 
 POPULATION_FILE = "municipalities_population.csv"
 CHANGES_FILE = "municipality_changes.csv"
@@ -69,15 +69,6 @@ REGIONS: tuple[str, ...] = ("Østlandet", "Sørlandet", "Vestlandet", "Trøndela
 
 class RegisterError(RuntimeError):
     """The register snapshot is missing, altered or malformed."""
-
-
-def sha256_file(path: Path) -> str:
-    """SHA-256 hex digest of a file, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def read_checksums(path: Path) -> dict[str, str]:

@@ -19,7 +19,6 @@ Every step prints ``make report failed: ...`` (one line, no traceback) and exits
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import re
@@ -29,6 +28,7 @@ import time
 from pathlib import Path
 
 from analysis import __version__, config, graph, i18n
+from analysis.config import sha256_file
 from analysis.i18n import N_
 from analysis.warm import kernel_manager
 
@@ -107,11 +107,6 @@ def run_notebook(
 
 
 # ---------------------------------------------------------------- small file helpers
-
-
-def sha256_file(path: Path) -> str:
-    """SHA-256 of a file's bytes."""
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _log_step(build_dir: Path, site: str, what: str, seconds: float) -> None:
