@@ -184,7 +184,8 @@ def test_make_clean_with_a_space_leaves_the_sibling_folder(layout):
     publish.mark(own)
     (layout / "my").mkdir()
     (layout / "my" / "sheet.xlsx").write_text("a user's")
-    r = _make("clean", f"REPORTS_DIR={own}", f"PROCESSED_DIR={layout / 'my processed'}")
+    gone = f"RAW_DIR={layout / 'no such delivery'}"  # make clean reads no input
+    r = _make("clean", f"REPORTS_DIR={own}", f"PROCESSED_DIR={layout / 'my processed'}", gone)
     assert r.returncode == 0, r.stderr
     assert (layout / "my" / "sheet.xlsx").read_text() == "a user's"
     assert not own.exists() and (layout / "Documents" / "notes.txt").is_file()

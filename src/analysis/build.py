@@ -118,10 +118,12 @@ def parameters(
     pooled: bool | None = None,
     notebooks_dir: object = None,
     workers: object = 0,
+    check_inputs: bool = True,
 ) -> Parameters:
     """Check every parameter as data (years and thresholds whole numbers, the language one
     of the catalog's, paths existing where they are read) and return them; BuildError says
-    which parameter and why, in one line. The one place parameters are checked."""
+    which parameter and why, in one line. The one place parameters are checked.
+    ``check_inputs=False`` (``make clean``): the delivery, codebook and register need not exist."""
     lang = str(lang).strip()
     try:
         i18n.check_language(lang)
@@ -143,16 +145,19 @@ def parameters(
                 f"got {years!r}"
             )
     reg = register_snapshot or config.default_register_snapshot()
+    need = {"dir": "dir", "file": "file"} if check_inputs else {"dir": "", "file": ""}
+    if not reg and not check_inputs:
+        reg = config.PROJECT_ROOT  # not read by make clean
     if not reg:
         raise BuildError(
             "no register snapshot: set REGISTER_SNAPSHOT=<folder> or run make fetch-register"
         )
     return Parameters(
-        raw_dir=_path("RAW_DIR", raw_dir, "dir"),
-        codebook=_path("CODEBOOK", codebook, "file"),
+        raw_dir=_path("RAW_DIR", raw_dir, need["dir"]),
+        codebook=_path("CODEBOOK", codebook, need["file"]),
         reports_dir=_path("REPORTS_DIR", reports_dir, ""),
         processed_dir=_path("PROCESSED_DIR", processed_dir, ""),
-        register_snapshot=_path("REGISTER_SNAPSHOT", reg, "dir"),
+        register_snapshot=_path("REGISTER_SNAPSHOT", reg, need["dir"]),
         medium=medium_i,
         large=large_i,
         lang=lang,
@@ -424,6 +429,7 @@ def main(argv: list[str] | None = None) -> int:
             lang=a.lang,
             years=a.years,
             workers=a.jobs,
+            check_inputs=not a.clean,
         )
         if a.clean:
             print("\n".join(clean(p)))
