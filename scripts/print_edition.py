@@ -58,8 +58,15 @@ def joined(year_dir: Path) -> str:
     style = (
         "<style>.print-page{break-before:page}.print-page:first-child{break-before:auto}"
         ".skip{display:none}.output_html,.output_subarea{overflow:visible!important}"
-        "table{font-size:7pt}td,th{padding:.1rem .25rem}body{max-width:none}</style>"
+        "table{font-size:7pt}td,th{padding:.1rem .25rem}body{max-width:none}"
+        # a table's header repeats on every page, no row or heading is left alone at a page
+        # foot, and the figures' data tables print open without their toggle triangles
+        "thead{display:table-header-group}tr,figure,img{break-inside:avoid}"
+        "h2,h3,caption{break-after:avoid}summary{list-style:none}"
+        "summary::-webkit-details-marker{display:none}</style>"
     )
+    # the footer names the edition (the year), not its first page
+    head = re.sub(r"<title>([^<:]*):[^<]*</title>", r"<title>\1</title>", head, count=1)
     return (
         head.replace("</head>", style + "</head>")
         + '<main id="main">'
