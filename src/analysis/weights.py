@@ -285,18 +285,15 @@ def weight_year(
     # it fits with some regions, and regions are restored when it is dropped.
     tried: list[tuple[str, bool, str]] = []  # (regions merged, ln(population), reason)
     chosen: tuple[list[str], bool] | None = ([], False) if not rake else None
-    if chosen is None and ln_pop:
-        ok, met, _cells = fits([], True)
-        chosen = ([], True) if ok else None
-        if chosen is None:
-            tried.append(("", True, "factors" if met else "totals"))
-            chosen = merging(True, keep_regions=True)
-    if chosen is None:
-        ok, met, _cells = fits([], False)
-        chosen = ([], False) if ok else None
-        if chosen is None:
-            tried.append(("", False, "factors" if met else "totals"))
-            chosen = merging(False, keep_regions=False)
+    for with_ln in ([True] if ln_pop else []) + [False] if rake else []:
+        ok, met, _cells = fits([], with_ln)
+        if ok:
+            chosen = ([], with_ln)
+            break
+        tried.append(("", with_ln, "factors" if met else "totals"))
+        chosen = merging(with_ln, keep_regions=with_ln)  # with ln(population): some regions
+        if chosen is not None:
+            break
     if chosen is None:
         g = out["w"] / out["w_base"]
         with np.errstate(divide="ignore"):
